@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond Go, only when it is missing, so a fresh
+# Debian machine needs nothing but `make test`. Idempotent and quiet.
+set -euo pipefail
+need=()
+command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
+/usr/bin/python3 -c 'import h11' >/dev/null 2>&1 || need+=(python3-h11)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+  echo "deps: installing ${need[*]}"
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi

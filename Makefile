@@ -1,0 +1,52 @@
+# The two commands a user needs are `make run` and `make test`; the rest are
+# for developers. Every target installs what it needs when it is missing.
+GO       ?= go
+FUZZTIME ?= 10s
+BIN      := $(CURDIR)/.bin
+
+.PHONY: run test deps lint gen bench bench-compare fuzz arm64 soak build clean
+
+## run: the main job — echo server and benchmark side by side on 127.0.0.1.
+run: build
+	@bash .ci/run-main.sh "$(BIN)"
+
+## build: the binaries under cmd/ into .bin/.
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## test: everything CI checks (format, vet, generated files, race tests,
+## fuzz smoke, arm64 under qemu, interop against peers).
+test: deps lint
+	bash .ci/gencheck.sh
+	$(GO) test -race -count=1 -timeout 15m ./...
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+	FUZZTIME=$(FUZZTIME) bash .ci/fuzz.sh
+	bash .ci/arm64.sh
+	$(GO) test -count=1 -tags purego -run 'Mask' .
+
+deps:
+	@bash .ci/deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^bench/') ); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+gen:
+	$(GO) generate ./...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash .ci/fuzz.sh
+
+arm64: deps
+	bash .ci/arm64.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-compare: build
+	cd bench && $(GO) run ./cmd/compare
+
+clean:
+	rm -rf $(BIN)

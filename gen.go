@@ -1,0 +1,3 @@
+package rawws
+
+//go:generate go run ./gen -root .
