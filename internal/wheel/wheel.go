@@ -60,6 +60,10 @@ type Wheel struct {
 	running bool
 	closed  bool
 	wake    chan struct{} // closed by Close to stop the driver
+	manual  bool          // tests drive ticks by hand: never start the driver
+
+	// elapsed is the clock: time since start (replaced in tests).
+	elapsed func() time.Duration
 
 	fire []func() // driver-owned scratch: callbacks due on this tick
 }
@@ -70,6 +74,7 @@ func New(tick time.Duration) *Wheel {
 		panic("wheel: non-positive tick")
 	}
 	w := &Wheel{tick: tick, start: time.Now(), wake: make(chan struct{})}
+	w.elapsed = func() time.Duration { return time.Since(w.start) }
 	for i := range w.buckets {
 		b := &w.buckets[i]
 		b.next, b.prev = b, b
@@ -111,14 +116,14 @@ func (t *Timer) Reset(d time.Duration) bool {
 		w.mu.Unlock()
 		return was
 	}
-	if !w.running {
+	if !w.running && !w.manual {
 		// No driver means no pending timer: the slots are empty, so the
 		// clock can jump to the present without touching anything.
-		w.now = int64(time.Since(w.start) / w.tick)
+		w.now = int64(w.elapsed() / w.tick)
 	}
 	// The tick whose processing starts at or after the deadline; the
 	// driver processes tick k no earlier than start + k*tick.
-	due := int64((time.Since(w.start) + d + w.tick - 1) / w.tick)
+	due := int64((w.elapsed() + d + w.tick - 1) / w.tick)
 	n := due - w.now
 	if n < 1 {
 		n = 1
@@ -132,7 +137,7 @@ func (t *Timer) Reset(d time.Duration) bool {
 	head.prev = t
 	t.state = statePending
 	w.pending++
-	if !w.running {
+	if !w.running && !w.manual {
 		w.running = true
 		go w.run()
 	}
@@ -204,32 +209,40 @@ func (w *Wheel) run() {
 		case <-w.wake:
 			return
 		}
-		target := int64(time.Since(w.start) / w.tick)
-		w.mu.Lock()
-		for w.now < target && w.pending > 0 {
-			w.now++
-			w.collect(&w.buckets[w.now&slotMask])
-			if len(w.fire) > 0 {
-				// Run due callbacks without the lock so they may add or
-				// stop timers; their slot is behind us, so a timer they
-				// schedule lands on a later tick.
-				fire := w.fire
-				w.mu.Unlock()
-				for i, f := range fire {
-					fire[i] = nil
-					f()
-				}
-				w.fire = fire[:0]
-				w.mu.Lock()
-			}
-		}
-		if w.pending == 0 || w.closed {
-			w.running = false
-			w.mu.Unlock()
+		if !w.advance(int64(w.elapsed() / w.tick)) {
 			return
 		}
-		w.mu.Unlock()
 	}
+}
+
+// advance processes ticks up to target and reports whether the driver
+// should keep running (timers are pending and the wheel is open).
+func (w *Wheel) advance(target int64) bool {
+	w.mu.Lock()
+	for w.now < target && w.pending > 0 {
+		w.now++
+		w.collect(&w.buckets[w.now&slotMask])
+		if len(w.fire) > 0 {
+			// Run due callbacks without the lock so they may add or stop
+			// timers; their slot is behind us, so a timer they schedule
+			// lands on a later tick.
+			fire := w.fire
+			w.mu.Unlock()
+			for i, f := range fire {
+				fire[i] = nil
+				f()
+			}
+			w.fire = fire[:0]
+			w.mu.Lock()
+		}
+	}
+	if w.pending == 0 || w.closed {
+		w.running = false
+		w.mu.Unlock()
+		return false
+	}
+	w.mu.Unlock()
+	return true
 }
 
 // collect moves the due timers of one slot to w.fire; w.mu is held.

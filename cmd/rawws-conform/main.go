@@ -1,0 +1,90 @@
+// Command rawws-conform runs the RFC 6455 conformance suite of
+// internal/conform against a WebSocket echo server:
+//
+//	rawws-conform -url ws://127.0.0.1:9001/ [-cases 1.*,5.*] [-exclude 9.*]
+//	              [-json out.json] [-timeout 5s] [-parallel 8] [-strict] [-v] [-list]
+//
+// It prints one row per case and a summary. The exit status is 1 when a
+// case FAILED (or, with -strict, was NON-STRICT) and 2 when the suite could
+// not run at all.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/rawws/rawws/internal/conform"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	url := flag.String("url", "ws://127.0.0.1:9001/", "echo server to test (ws:// only)")
+	cases := flag.String("cases", "", "comma-separated case patterns (1.*,5.*, 6.4 or 7.9.2); empty runs all")
+	exclude := flag.String("exclude", "", "comma-separated case patterns to leave out")
+	jsonOut := flag.String("json", "", "also write the report as JSON to this file")
+	timeout := flag.Duration("timeout", 5*time.Second, "how long to wait for the server at each step")
+	parallel := flag.Int("parallel", 8, "cases run at once, each on its own connection")
+	strict := flag.Bool("strict", false, "exit non-zero on NON-STRICT cases too")
+	verbose := flag.Bool("v", false, "print the trace of every case that is not OK")
+	list := flag.Bool("list", false, "list the selected cases and exit")
+	flag.Parse()
+
+	if *list {
+		for _, c := range conform.Select(split(*cases), split(*exclude)) {
+			fmt.Printf("%-10s %s — expect: %s\n", c.ID, c.Description, c.Expect)
+		}
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := conform.Run(ctx, *url, conform.Options{
+		Cases: split(*cases), Exclude: split(*exclude), Timeout: *timeout, Parallel: *parallel,
+	})
+	if err != nil && len(rep.Results) == 0 {
+		fmt.Fprintln(os.Stderr, "rawws-conform:", err)
+		return 2
+	}
+	if werr := rep.WriteText(os.Stdout, *verbose); werr != nil {
+		fmt.Fprintln(os.Stderr, "rawws-conform:", werr)
+		return 2
+	}
+	if *jsonOut != "" {
+		f, ferr := os.Create(*jsonOut)
+		if ferr == nil {
+			ferr = rep.WriteJSON(f)
+			if cerr := f.Close(); ferr == nil {
+				ferr = cerr
+			}
+		}
+		if ferr != nil {
+			fmt.Fprintln(os.Stderr, "rawws-conform:", ferr)
+			return 2
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rawws-conform:", err)
+		return 2
+	}
+	if len(rep.Failed()) > 0 || (*strict && len(rep.NonStrict()) > 0) {
+		return 1
+	}
+	return 0
+}
+
+func split(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,273 @@
+package rawws
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	nethttp "net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/poller"
+	_ "github.com/rawws/rawws/poller/std" // the portable backend is always available
+)
+
+// DefaultBackends lists, in order of preference, the backends
+// DefaultEngine picks from when it is first used: the first one registered
+// wins. Import a backend package (poller/netpoll, poller/epoll) to make it
+// available.
+var DefaultBackends = []string{"netpoll", "epoll", "std"}
+
+var (
+	enginesMu sync.Mutex
+	engines   = map[string]poller.Engine{}
+)
+
+// DefaultEngine returns the package's shared engine, started on first use
+// with the first registered backend of DefaultBackends and the default
+// poller.Config. It lives as long as the process.
+func DefaultEngine() (poller.Engine, error) {
+	have := poller.Backends()
+	for _, name := range DefaultBackends {
+		for _, h := range have {
+			if h == name {
+				return EngineFor(name)
+			}
+		}
+	}
+	return nil, fmt.Errorf("rawws: default engine: %w (have %v)", poller.ErrUnknownBackend, have)
+}
+
+// EngineFor returns the package's shared engine of the named backend,
+// starting it with the default poller.Config on first use.
+func EngineFor(backend string) (poller.Engine, error) {
+	enginesMu.Lock()
+	defer enginesMu.Unlock()
+	if e := engines[backend]; e != nil {
+		return e, nil
+	}
+	e, err := poller.New(backend, poller.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("rawws: engine: %w", err)
+	}
+	engines[backend] = e
+	return e, nil
+}
+
+// pickEngine resolves an explicit engine, a backend name or the default.
+func pickEngine(e poller.Engine, backend string) (poller.Engine, error) {
+	switch {
+	case e != nil:
+		return e, nil
+	case backend != "":
+		return EngineFor(backend)
+	}
+	return DefaultEngine()
+}
+
+// DialOptions configure Dial. The embedded Options configure the session;
+// Options.Client is implied.
+type DialOptions struct {
+	Options
+	// Engine runs the connection; nil means Backend's shared engine, or
+	// DefaultEngine when Backend is empty too.
+	Engine  poller.Engine
+	Backend string
+	// Header holds extra request header fields (Origin, Authorization...).
+	Header nethttp.Header
+	// Protocols are the subprotocols offered, in order of preference.
+	Protocols []string
+}
+
+// DialResponse is the server's answer to the handshake.
+type DialResponse struct {
+	StatusCode int
+	Header     nethttp.Header
+	// Protocol is the subprotocol the server chose, or "".
+	Protocol string
+}
+
+// maxResponseHead bounds the handshake response head a server may send.
+const maxResponseHead = 16 << 10
+
+// Dial opens a WebSocket client session to a "ws://host:port/path?query"
+// URL on the engine opts selects. It writes the handshake itself (a fresh
+// random key), requires "101 Switching Protocols" with the right
+// Sec-WebSocket-Accept, no extension, and a subprotocol only among those
+// offered, and returns the session (masking on) with the server's answer.
+// The session's mode follows opts.Options as for NewRawSession. Dial blocks
+// until the handshake ends or ctx does; handshake failures wrap
+// ErrHandshake (the DialResponse is returned when the server answered), a
+// URL it cannot use wraps ErrBadURL ("wss" is not supported yet).
+func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Session, *DialResponse, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+	}
+	if u.Scheme != "ws" {
+		return nil, nil, fmt.Errorf("%w: scheme %q (only ws is supported)", ErrBadURL, u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, nil, fmt.Errorf("%w: no host in %q", ErrBadURL, rawURL)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr += ":80"
+	}
+	eng, err := pickEngine(opts.Engine, opts.Backend)
+	if err != nil {
+		return nil, nil, err
+	}
+	var raw [16]byte
+	rand.Read(raw[:])
+	key := base64.StdEncoding.EncodeToString(raw[:])
+
+	var req bytes.Buffer
+	path := u.RequestURI()
+	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n", path, u.Host, key)
+	if len(opts.Protocols) > 0 {
+		fmt.Fprintf(&req, "Sec-WebSocket-Protocol: %s\r\n", strings.Join(opts.Protocols, ", "))
+	}
+	for name, vals := range opts.Header {
+		for _, v := range vals {
+			if strings.ContainsAny(name, "\r\n:") || strings.ContainsAny(v, "\r\n") {
+				return nil, nil, fmt.Errorf("%w: header %q has a forbidden character", ErrBadURL, name)
+			}
+			fmt.Fprintf(&req, "%s: %s\r\n", name, v)
+		}
+	}
+	req.WriteString("\r\n")
+
+	so := opts.Options
+	so.Client = true
+	hs := &clientHandshake{
+		req:    req.Bytes(),
+		accept: string(rhttp.AppendAcceptKey(nil, key)),
+		offers: opts.Protocols,
+		sess:   newSession(so),
+		result: make(chan error, 1),
+	}
+	c, err := eng.Dial(ctx, "tcp", addr, hs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rawws: dial %s: %w", addr, err)
+	}
+	select {
+	case err = <-hs.result:
+	case <-ctx.Done():
+		c.CloseWithError(ctx.Err())
+		return nil, nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, hs.resp, err
+	}
+	return hs.sess, hs.resp, nil
+}
+
+// clientHandshake runs the client side of the opening handshake on the
+// loop, then hands the connection to the session.
+type clientHandshake struct {
+	req    []byte
+	accept string
+	offers []string
+	sess   *Session
+	resp   *DialResponse
+	result chan error
+	done   bool
+}
+
+func (h *clientHandshake) OnOpen(c poller.Conn) {
+	if _, err := c.Write(h.req); err != nil {
+		h.finish(fmt.Errorf("%w: writing request: %v", ErrHandshake, err))
+		c.CloseWithError(err)
+	}
+}
+
+func (h *clientHandshake) OnData(c poller.Conn, b []byte) int {
+	if h.done {
+		return len(b)
+	}
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	if end < 0 {
+		if len(b) > maxResponseHead {
+			err := fmt.Errorf("%w: response head over %d bytes", ErrHandshake, maxResponseHead)
+			h.finish(err)
+			c.CloseWithError(err)
+			return len(b)
+		}
+		return 0
+	}
+	n := end + 4
+	if err := h.check(b[:n]); err != nil {
+		h.finish(err)
+		c.CloseWithError(err)
+		return len(b)
+	}
+	// The session takes the connection; bytes after the head are frames.
+	h.sess.attach(c)
+	c.SetHandler(h.sess)
+	h.finish(nil)
+	return n
+}
+
+func (h *clientHandshake) OnClose(c poller.Conn, err error) {
+	h.finish(fmt.Errorf("%w: connection closed during handshake: %v", ErrHandshake, err))
+}
+
+// finish reports the handshake's outcome once.
+func (h *clientHandshake) finish(err error) {
+	if h.done {
+		return
+	}
+	h.done = true
+	h.result <- err
+}
+
+// check validates the response head.
+func (h *clientHandshake) check(head []byte) error {
+	resp, err := nethttp.ReadResponse(bufio.NewReader(bytes.NewReader(head)), nil)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	resp.Body.Close()
+	h.resp = &DialResponse{StatusCode: resp.StatusCode, Header: resp.Header, Protocol: resp.Header.Get("Sec-WebSocket-Protocol")}
+	tokens := func(name string) string { return strings.Join(resp.Header.Values(name), ", ") }
+	switch {
+	case resp.StatusCode != nethttp.StatusSwitchingProtocols:
+		return fmt.Errorf("%w: status %s", ErrHandshake, resp.Status)
+	case !rhttp.IsWebSocketUpgrade(tokens):
+		return fmt.Errorf("%w: no Upgrade: websocket", ErrHandshake)
+	case !hasToken(tokens("Connection"), "upgrade"):
+		return fmt.Errorf("%w: no Connection: upgrade", ErrHandshake)
+	case resp.Header.Get("Sec-WebSocket-Accept") != h.accept:
+		return fmt.Errorf("%w: wrong Sec-WebSocket-Accept", ErrHandshake)
+	case tokens("Sec-WebSocket-Extensions") != "":
+		return fmt.Errorf("%w: server chose extensions %q that were not offered", ErrHandshake, tokens("Sec-WebSocket-Extensions"))
+	}
+	if p := h.resp.Protocol; p != "" {
+		ok := false
+		for _, o := range h.offers {
+			ok = ok || o == p
+		}
+		if !ok {
+			return fmt.Errorf("%w: server chose subprotocol %q that was not offered", ErrHandshake, p)
+		}
+	}
+	return nil
+}
+
+// hasToken reports whether the comma-separated list v holds token (any case).
+func hasToken(v, token string) bool {
+	for v != "" {
+		var t string
+		t, v, _ = strings.Cut(v, ",")
+		if strings.EqualFold(strings.TrimSpace(t), token) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,596 @@
+package http
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rawws/rawws/poller"
+)
+
+// maxQueued bounds the responses a connection holds (running, or done and
+// waiting behind a slower one): past it the server stops reading that
+// connection until the queue drains.
+const maxQueued = 256
+
+// lingerTimeout is how long a connection we half-closed (after an error
+// response or Connection: close) may stay open for the peer to read the
+// response and close its side.
+const lingerTimeout = 2 * time.Second
+
+// read states of a connection (loop-only).
+const (
+	rsHead    uint8 = iota // parsing a request head
+	rsBody                 // copying a Content-Length body
+	rsChunked              // decoding a chunked body
+	rsStopped              // no more requests on this connection: discard input
+)
+
+var monoBase = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+// exchange is one request and its response, from the parsed head until the
+// response's last byte was handed to the connection.
+type exchange struct {
+	c      *hconn
+	req    Request
+	w      ResponseWriter
+	head   []byte // the head's own copy when the handler cannot use the read buffer
+	body   []byte // the body's own buffer
+	out    []byte // the final response bytes
+	inline bool
+
+	// guarded by c.mu
+	pending    [][]byte
+	done       bool
+	closeAfter bool
+	hijack     poller.Handler
+}
+
+var exPool = sync.Pool{New: func() any { return new(exchange) }}
+
+func (h *hconn) newExchange() *exchange {
+	ex := exPool.Get().(*exchange)
+	ex.c = h
+	ex.req.reset()
+	ex.w.reset()
+	ex.w.ex = ex
+	ex.inline = false
+	ex.done, ex.closeAfter, ex.hijack = false, false, nil
+	return ex
+}
+
+func recycle(ex *exchange) {
+	ex.req.reset()
+	ex.w.reset()
+	ex.c = nil
+	clear(ex.pending)
+	ex.pending = ex.pending[:0]
+	// Keep buffers of common sizes; drop the rare huge ones.
+	if cap(ex.out) > 64<<10 {
+		ex.out = nil
+	}
+	if cap(ex.body) > 64<<10 {
+		ex.body = nil
+	}
+	if cap(ex.w.body) > 64<<10 {
+		ex.w.body = nil
+	}
+	exPool.Put(ex)
+}
+
+// hconn is the HTTP side of one poller connection.
+type hconn struct {
+	srv *Server
+	c   poller.Conn
+
+	// loop-only (OnData) state
+	p        parser
+	rstate   uint8
+	cur      *exchange // exchange whose body is being read
+	bodyLeft int64
+	chunk    chunkDecoder
+
+	mu       sync.Mutex
+	queue    []*exchange
+	running  int  // handlers on goroutines
+	writing  bool // a flusher is active
+	dirty    bool // more output arrived while it wrote
+	paused   bool
+	blocked  bool // an upgrade request waits for its handler
+	stopped  bool // no further requests will be answered
+	dead     bool // output is over: drop responses
+	closed   bool
+	hijacked bool
+	iov      [][]byte
+	rec      []*exchange
+	timer    poller.Timer
+	timerFn  func()
+
+	lastActive  atomic.Int64
+	headStart   atomic.Int64 // when the pending partial head began; 0 if none
+	readingBody atomic.Bool
+}
+
+func newHconn(s *Server, c poller.Conn) *hconn {
+	h := &hconn{srv: s, c: c}
+	h.p.init(s.set.MaxHeaderBytes, s.set.MaxURILength, s.set.MaxHeaders)
+	h.timerFn = h.onTimer
+	h.lastActive.Store(monoNow())
+	return h
+}
+
+// canStartLocked reports whether another request may be taken on.
+func (h *hconn) canStartLocked() bool {
+	return !h.blocked && !h.stopped && len(h.queue) < maxQueued && h.running < h.srv.set.MaxConcurrentPerConn
+}
+
+// onData is the pipeline: it parses as many requests as the bytes hold,
+// runs or starts their handlers, and writes every response that is ready
+// with one Writev at the end.
+func (h *hconn) onData(b []byte) int {
+	h.lastActive.Store(monoNow())
+	consumed := h.consume(b)
+	h.flush()
+	return consumed
+}
+
+func (h *hconn) consume(b []byte) int {
+	consumed := 0
+	for consumed < len(b) {
+		switch h.rstate {
+		case rsStopped:
+			return len(b)
+		case rsBody:
+			n := int64(len(b) - consumed)
+			if n > h.bodyLeft {
+				n = h.bodyLeft
+			}
+			ex := h.cur
+			ex.body = append(ex.body, b[consumed:consumed+int(n)]...)
+			consumed += int(n)
+			h.bodyLeft -= n
+			if h.bodyLeft == 0 {
+				h.bodyDone(ex)
+			}
+		case rsChunked:
+			ex := h.cur
+			n, body, done, err := h.chunk.decode(b[consumed:], ex.body, h.srv.set.MaxBodyBytes)
+			ex.body = body
+			consumed += n
+			if err != nil {
+				h.failExchange(ex, err)
+				return len(b)
+			}
+			if done {
+				h.bodyDone(ex)
+			}
+		case rsHead:
+			h.mu.Lock()
+			if !h.canStartLocked() {
+				if h.stopped {
+					h.mu.Unlock()
+					h.rstate = rsStopped
+					return len(b)
+				}
+				if len(h.queue) >= maxQueued && !h.writing {
+					// A full queue of finished inline responses: write
+					// them and go on.
+					h.mu.Unlock()
+					h.flush()
+					h.mu.Lock()
+				}
+				if !h.canStartLocked() {
+					h.paused = true
+					h.c.PauseRead()
+					h.mu.Unlock()
+					return consumed
+				}
+			}
+			h.mu.Unlock()
+			rest := b[consumed:]
+			n, err := h.p.parse(rest)
+			if err != nil {
+				h.fail(err)
+				return len(b)
+			}
+			if n == 0 {
+				if h.headStart.Load() == 0 {
+					h.headStart.Store(monoNow())
+				}
+				return consumed
+			}
+			h.headStart.Store(0)
+			k, wait := h.startRequest(rest, n)
+			if wait {
+				return consumed
+			}
+			consumed += k
+		}
+	}
+	return consumed
+}
+
+// startRequest handles a complete head of length n at the start of b. It
+// returns the bytes consumed, or wait when a small body is still arriving
+// and the whole request should be offered again later.
+func (h *hconn) startRequest(b []byte, n int) (int, bool) {
+	set := &h.srv.set
+	ex := h.newExchange()
+	r := &ex.req
+	r.build(&h.p, b[:n], r.Header.fields)
+	if rerr := r.frame(set.MaxBodyBytes); rerr != nil {
+		recycle(ex)
+		h.p.reset()
+		h.fail(rerr)
+		return len(b), false
+	}
+	r.RemoteAddr = h.c.RemoteAddr()
+	if h.srv.closing.Load() {
+		r.Close = true
+	}
+	switch {
+	case r.chunked:
+		h.own(ex, b[:n])
+		h.p.reset()
+		h.enqueueReading(ex)
+		h.rstate = rsChunked
+		h.chunk.reset()
+		ex.body = ex.body[:0]
+		return n, false
+	case r.ContentLength > 0:
+		total := int64(n) + r.ContentLength
+		if int64(len(b)) >= total {
+			r.Body = b[n:total]
+			h.p.reset()
+			h.dispatch(ex, b[:n], false)
+			return int(total), false
+		}
+		if total <= 64<<10 && !r.expectContinue {
+			// Small body on its way: leave the bytes in the poller's
+			// buffer and parse nothing again (the parser stays done).
+			recycle(ex)
+			h.readingBody.Store(true)
+			return 0, true
+		}
+		h.own(ex, b[:n])
+		h.p.reset()
+		ex.body = append(ex.body[:0], b[n:]...)
+		h.bodyLeft = r.ContentLength - int64(len(b)-n)
+		h.enqueueReading(ex)
+		h.rstate = rsBody
+		return len(b), false
+	default:
+		h.p.reset()
+		h.dispatch(ex, b[:n], false)
+		return n, false
+	}
+}
+
+// own copies the head into the exchange and points the request at it.
+func (h *hconn) own(ex *exchange, head []byte) {
+	ex.head = append(ex.head[:0], head...)
+	ex.req.rebase(head, ex.head)
+}
+
+// enqueueReading queues an exchange whose body is still arriving, with the
+// interim 100 Continue it asked for.
+func (h *hconn) enqueueReading(ex *exchange) {
+	h.cur = ex
+	h.readingBody.Store(true)
+	h.mu.Lock()
+	h.queue = append(h.queue, ex)
+	if ex.req.expectContinue && ex.req.ProtoMinor >= 1 {
+		ex.pending = append(ex.pending, continueLine)
+	}
+	h.mu.Unlock()
+}
+
+var continueLine = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+
+func (h *hconn) bodyDone(ex *exchange) {
+	h.cur = nil
+	h.readingBody.Store(false)
+	h.rstate = rsHead
+	ex.req.Body = ex.body
+	if ex.req.chunked {
+		ex.req.ContentLength = -1
+	}
+	h.dispatch(ex, nil, true)
+}
+
+// dispatch runs ex's handler inline or on a goroutine. head is the head in
+// the read buffer when ex does not own it yet; queued says ex is already in
+// the queue.
+func (h *hconn) dispatch(ex *exchange, head []byte, queued bool) {
+	h.readingBody.Store(false)
+	r := &ex.req
+	w := &ex.w
+	w.isHead = r.Method == "HEAD"
+	w.minor = r.ProtoMinor
+	w.closeAfter = r.Close
+	w.keepAlive = r.keepAlive10
+	h.mu.Lock()
+	earlier := len(h.queue)
+	if queued {
+		earlier--
+	} else {
+		h.queue = append(h.queue, ex)
+	}
+	if r.Close {
+		h.stopped = true
+	}
+	if r.upgrade || r.Method == "CONNECT" {
+		h.blocked = true
+	}
+	inline := h.srv.runInline(r) && !(h.blocked && earlier > 0)
+	if !inline {
+		h.running++
+	}
+	h.mu.Unlock()
+	if r.Close {
+		h.rstate = rsStopped
+	}
+	if inline {
+		ex.inline = true
+		h.srv.serve(ex)
+		h.finish(ex)
+		return
+	}
+	if head != nil {
+		h.own(ex, head)
+		if len(r.Body) > 0 {
+			ex.body = append(ex.body[:0], r.Body...)
+			r.Body = ex.body
+		}
+	}
+	go h.runAsync(ex)
+}
+
+func (h *hconn) runAsync(ex *exchange) {
+	h.srv.serve(ex)
+	h.finish(ex)
+	h.flush()
+}
+
+// finish records the handler's response as complete.
+func (h *hconn) finish(ex *exchange) {
+	if ex.w.finished {
+		return // Hijack finished it already
+	}
+	if h.srv.closing.Load() {
+		ex.w.closeAfter = true
+	}
+	out := ex.w.finish(ex.out[:0])
+	ex.out = out
+	h.mu.Lock()
+	if !ex.inline {
+		h.running--
+	}
+	ex.pending = append(ex.pending, out)
+	ex.done = true
+	ex.closeAfter = ex.w.closeAfter
+	ex.hijack = ex.w.hijack
+	if ex.closeAfter {
+		h.stopped = true
+	}
+	if ex.req.upgrade || ex.req.Method == "CONNECT" {
+		if ex.hijack == nil {
+			h.blocked = false
+		}
+	}
+	h.mu.Unlock()
+}
+
+// push queues streamed bytes of a response that is still running.
+func (h *hconn) push(ex *exchange, out []byte, _ bool) {
+	h.mu.Lock()
+	ex.pending = append(ex.pending, out)
+	h.mu.Unlock()
+	if !ex.inline {
+		h.flush()
+	}
+}
+
+// fail answers a refused request and stops reading requests.
+func (h *hconn) fail(err error) {
+	ex := h.newExchange()
+	h.errorInto(ex, err)
+	h.mu.Lock()
+	h.queue = append(h.queue, ex)
+	h.stopped = true
+	h.mu.Unlock()
+	h.rstate = rsStopped
+	h.readingBody.Store(false)
+}
+
+// failExchange turns an exchange whose body was being read into an error
+// response.
+func (h *hconn) failExchange(ex *exchange, err error) {
+	h.cur = nil
+	h.errorInto(ex, err)
+	h.mu.Lock()
+	h.stopped = true
+	h.mu.Unlock()
+	h.rstate = rsStopped
+	h.readingBody.Store(false)
+}
+
+func (h *hconn) errorInto(ex *exchange, err error) {
+	status, msg := 400, err.Error()
+	if re, ok := err.(*RequestError); ok {
+		status, msg = re.Status, re.Err.Error()
+	}
+	ex.out = appendErrorResponse(ex.out[:0], status, msg)
+	h.mu.Lock()
+	ex.pending = append(ex.pending, ex.out)
+	ex.done, ex.closeAfter = true, true
+	ex.inline = true
+	h.mu.Unlock()
+}
+
+// flush writes, with one Writev, every response byte that may leave now:
+// those of the exchanges at the head of the queue, in order. One flusher
+// runs at a time; others leave their bytes to it.
+func (h *hconn) flush() {
+	h.mu.Lock()
+	if h.writing {
+		h.dirty = true
+		h.mu.Unlock()
+		return
+	}
+	h.writing = true
+	var closeAfter bool
+	var hijack *exchange
+	for {
+		h.dirty = false
+		iov, rec := h.iov[:0], h.rec[:0]
+		n := 0
+		for n < len(h.queue) && !closeAfter && hijack == nil {
+			ex := h.queue[n]
+			if !h.dead {
+				iov = append(iov, ex.pending...)
+			}
+			clear(ex.pending)
+			ex.pending = ex.pending[:0]
+			if !ex.done {
+				break
+			}
+			n++
+			if ex.hijack != nil {
+				if !h.dead {
+					hijack = ex
+					continue
+				}
+				// Never recycled: the hijacking handler still holds it.
+				ex.w.hijackErr = ErrConnClosed
+				close(ex.w.hijackOK)
+				continue
+			}
+			rec = append(rec, ex)
+			if ex.closeAfter && !h.dead {
+				closeAfter = true
+			}
+		}
+		h.queue = h.queue[:copy(h.queue, h.queue[n:])]
+		if closeAfter || hijack != nil {
+			h.dead = true
+		}
+		h.mu.Unlock()
+		if len(iov) > 0 {
+			if _, err := h.c.Writev(iov); err != nil {
+				h.c.CloseWithError(err)
+			}
+		}
+		clear(iov)
+		for i, ex := range rec {
+			recycle(ex)
+			rec[i] = nil
+		}
+		h.mu.Lock()
+		h.iov, h.rec = iov[:0], rec[:0]
+		if !h.dirty {
+			break
+		}
+	}
+	h.writing = false
+	resume := h.paused && h.canStartLocked()
+	if resume {
+		h.paused = false
+	}
+	idleShutdown := h.srv.closing.Load() && len(h.queue) == 0 && h.running == 0 && !h.dead && !h.closed
+	if idleShutdown {
+		h.dead, h.stopped = true, true
+	}
+	h.mu.Unlock()
+	switch {
+	case hijack != nil:
+		h.handoff(hijack)
+	case closeAfter || idleShutdown:
+		h.closeAfterWrite()
+	case resume:
+		h.c.ResumeRead()
+	}
+}
+
+// closeAfterWrite half-closes once the queued bytes are out and closes for
+// good after lingerTimeout, so the peer reads the last response.
+func (h *hconn) closeAfterWrite() {
+	h.c.CloseWrite()
+	h.c.AfterFunc(lingerTimeout, func() { h.c.Close() })
+}
+
+// handoff gives the connection to the hijacker once its response is
+// written: from now on its bytes go to the new handler.
+func (h *hconn) handoff(ex *exchange) {
+	h.mu.Lock()
+	h.hijacked = true
+	t := h.timer
+	h.mu.Unlock()
+	if t != nil {
+		t.Stop()
+	}
+	h.srv.untrack(h)
+	h.c.SetHandler(ex.hijack)
+	h.c.ResumeRead()
+	if ch := ex.w.hijackOK; ch != nil {
+		close(ch)
+	}
+	// The exchange is not recycled: a hijacking handler may still hold
+	// its writer; the garbage collector takes it.
+}
+
+// onTimer enforces ReadHeaderTimeout and IdleTimeout: one wheel timer per
+// connection, re-armed for the nearest deadline instead of reset on every
+// read.
+func (h *hconn) onTimer() {
+	now := monoNow()
+	set := &h.srv.set
+	h.mu.Lock()
+	if h.closed || h.hijacked || h.dead {
+		h.mu.Unlock()
+		return
+	}
+	busy := len(h.queue) > 0 || h.running > 0
+	la := h.lastActive.Load()
+	hs := h.headStart.Load()
+	if hs != 0 && set.ReadHeaderTimeout > 0 && now-hs >= int64(set.ReadHeaderTimeout) && !h.stopped {
+		h.mu.Unlock()
+		ex := h.newExchange()
+		h.errorInto(ex, errHeaderTimeout)
+		h.mu.Lock()
+		h.queue = append(h.queue, ex)
+		h.stopped = true
+		h.mu.Unlock()
+		h.flush()
+		return
+	}
+	if (!busy || h.readingBody.Load()) && hs == 0 && now-la >= int64(set.IdleTimeout) {
+		h.dead = true
+		h.mu.Unlock()
+		h.c.Close()
+		return
+	}
+	next := int64(set.IdleTimeout)
+	if !busy {
+		next -= now - la
+	}
+	if hs != 0 && set.ReadHeaderTimeout > 0 {
+		next = min(next, int64(set.ReadHeaderTimeout)-(now-hs))
+	}
+	next = max(next, int64(time.Millisecond))
+	h.timer = h.c.AfterFunc(time.Duration(next), h.timerFn)
+	h.mu.Unlock()
+}
+
+func (h *hconn) onClose() {
+	h.mu.Lock()
+	h.closed, h.dead = true, true
+	t := h.timer
+	h.mu.Unlock()
+	if t != nil {
+		t.Stop()
+	}
+	h.srv.untrack(h)
+}

@@ -1,0 +1,779 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"mime"
+	"net/textproto"
+	"strings"
+	"sync"
+)
+
+// Errors of the multipart parser. Each limit of MultipartLimits has its own error; all are
+// wrapped with context, so test them with errors.Is.
+var (
+	// ErrNotMultipart: the Content-Type is missing or not multipart/*.
+	ErrNotMultipart = errors.New("http: content type is not multipart")
+	// ErrMultipartBoundary: the boundary is missing or breaks RFC 2046 §5.1.1
+	// (1 to 70 characters from bchars, not ending in a space).
+	ErrMultipartBoundary = errors.New("http: invalid multipart boundary")
+	// ErrMultipartMalformed: the body does not follow the multipart syntax
+	// (a boundary line with junk after it, a bare LF, a malformed part header line...).
+	ErrMultipartMalformed = errors.New("http: malformed multipart body")
+	// ErrMultipartPreambleTooLarge: no boundary within MultipartLimits.PreambleBytes.
+	ErrMultipartPreambleTooLarge = errors.New("http: multipart preamble too large")
+	// ErrMultipartEpilogueTooLarge: more than MultipartLimits.EpilogueBytes after the close delimiter.
+	ErrMultipartEpilogueTooLarge = errors.New("http: multipart epilogue too large")
+	// ErrMultipartHeaderTooLarge: a part's header block exceeds MultipartLimits.HeaderBytes.
+	ErrMultipartHeaderTooLarge = errors.New("http: multipart part header too large")
+	// ErrMultipartTooManyHeaders: a part has more than MultipartLimits.HeaderFields fields.
+	ErrMultipartTooManyHeaders = errors.New("http: too many multipart part header fields")
+	// ErrMultipartTooManyParts: the body has more than MultipartLimits.Parts parts.
+	ErrMultipartTooManyParts = errors.New("http: too many multipart parts")
+	// ErrMultipartPartTooLarge: a part's body exceeds MultipartLimits.PartBytes.
+	ErrMultipartPartTooLarge = errors.New("http: multipart part too large")
+	// ErrMultipartStarted: SetLimits after the first event.
+	ErrMultipartStarted = errors.New("http: multipart parsing already started")
+)
+
+// MultipartLimits bounds what a peer can make the parser hold or read. A zero field takes
+// its default; a negative PartBytes means no limit on a part's size (a part is streamed,
+// so its size costs no memory). PreambleBytes and HeaderBytes also size the parser's
+// read buffer, which is max(64 KiB, PreambleBytes+128, HeaderBytes+128, EpilogueBytes+128).
+type MultipartLimits struct {
+	PreambleBytes int   // bytes before the first boundary; default 8 KiB
+	EpilogueBytes int   // bytes after the close delimiter; default 8 KiB
+	HeaderBytes   int   // one part's header block, CRLFs and the empty line included; default 16 KiB
+	HeaderFields  int   // field lines in one part's header block; default 64
+	Parts         int   // parts in the body; default 1000
+	PartBytes     int64 // one part's body; default 64 MiB, negative: unlimited
+}
+
+// DefaultMultipartLimits are the limits used when none are set.
+var DefaultMultipartLimits = MultipartLimits{
+	PreambleBytes: 8 << 10,
+	EpilogueBytes: 8 << 10,
+	HeaderBytes:   16 << 10,
+	HeaderFields:  64,
+	Parts:         1000,
+	PartBytes:     64 << 20,
+}
+
+func (l MultipartLimits) withDefaults() MultipartLimits {
+	d := DefaultMultipartLimits
+	if l.PreambleBytes > 0 {
+		d.PreambleBytes = l.PreambleBytes
+	}
+	if l.EpilogueBytes > 0 {
+		d.EpilogueBytes = l.EpilogueBytes
+	}
+	if l.HeaderBytes > 0 {
+		d.HeaderBytes = l.HeaderBytes
+	}
+	if l.HeaderFields > 0 {
+		d.HeaderFields = l.HeaderFields
+	}
+	if l.Parts > 0 {
+		d.Parts = l.Parts
+	}
+	if l.PartBytes != 0 {
+		d.PartBytes = l.PartBytes
+	}
+	return d
+}
+
+// MultipartEvent is one of Preamble, Part or Epilogue, in body order: at most one Preamble,
+// the parts, at most one Epilogue. The interface is sealed.
+type MultipartEvent interface{ multipartEvent() }
+
+// Preamble holds the non-empty bytes before the first boundary. Data is owned by the receiver.
+type Preamble struct{ Data []byte }
+
+// Epilogue holds the non-empty bytes after the close delimiter line. Data is owned by the receiver.
+type Epilogue struct{ Data []byte }
+
+// Part is one body part. Header has canonical keys and is owned by the receiver. Body
+// streams the part's content and is valid only until the next event is asked for; it also
+// implements io.Closer (Close skips the rest of the part). Body's Read returns io.EOF at
+// the part's end or an error wrapping one of the ErrMultipart* values.
+type Part struct {
+	Header textproto.MIMEHeader
+	Body   io.Reader
+}
+
+func (Preamble) multipartEvent() {}
+func (Epilogue) multipartEvent() {}
+func (Part) multipartEvent()     {}
+
+type bdMPState uint8
+
+const (
+	bdMPStart   bdMPState = iota // before the first boundary
+	bdMPHeaders                  // just after a delimiter line: a part's header block follows
+	bdMPBody                     // a part's body is being read
+	bdMPClosed                   // after the close delimiter: the epilogue follows
+	bdMPDone                     // everything was returned
+)
+
+// MultipartReader parses a multipart body (RFC 2046 §5.1, RFC 7578) as a stream of events.
+// Use exactly one of Next, All or Events. Memory is bounded by the limits: a part's body
+// passes through a fixed buffer, however large it is.
+//
+// Cancelling ctx makes the next read of the source fail with ctx.Err(); it does not
+// interrupt a Read already blocked on the source (close the connection for that).
+type MultipartReader struct {
+	ctx    context.Context
+	src    io.Reader
+	left   int64 // bytes the source may still give; -1: read to EOF
+	srcErr error
+	limits MultipartLimits
+
+	buf  []byte
+	r, w int
+
+	dashBoundary []byte // "--" + boundary
+	delim        []byte // "\r\n--" + boundary
+	state        bdMPState
+	started      bool
+	parts        int
+	err          error // sticky
+	body         *bdPartBody
+
+	once   sync.Once
+	events chan MultipartEvent
+	evErr  error
+}
+
+// ParseMultipart starts parsing the body r of a message whose header is h. Only the
+// Content-Type and Content-Length fields are used (a missing or invalid Content-Length
+// means the length is unknown). It fails with ErrNotMultipart or ErrMultipartBoundary;
+// nothing is read before the first event is asked for.
+func ParseMultipart(ctx context.Context, r io.Reader, h textproto.MIMEHeader) (*MultipartReader, error) {
+	length := int64(-1)
+	if v := h.Get("Content-Length"); v != "" {
+		if n, ok := bdParseLength(v); ok {
+			length = n
+		}
+	}
+	return ParseMultipartType(ctx, r, h.Get("Content-Type"), length)
+}
+
+// ParseMultipartType is ParseMultipart with the Content-Type value and the body length
+// given directly; contentLength -1 means unknown (read until r ends).
+func ParseMultipartType(ctx context.Context, r io.Reader, contentType string, contentLength int64) (*MultipartReader, error) {
+	if contentType == "" {
+		return nil, fmt.Errorf("%w: no Content-Type", ErrNotMultipart)
+	}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotMultipart, err)
+	}
+	if !strings.HasPrefix(mt, "multipart/") {
+		return nil, fmt.Errorf("%w: %q", ErrNotMultipart, mt)
+	}
+	b, ok := params["boundary"]
+	if !ok {
+		return nil, fmt.Errorf("%w: no boundary parameter", ErrMultipartBoundary)
+	}
+	return ParseMultipartBoundary(ctx, []byte("--"+b), r, contentLength)
+}
+
+// ParseMultipartBoundary starts parsing r with the delimiter boundaryPrefixed, that is
+// "--" followed by the boundary. totalLength is the number of bytes of the body (the
+// source is not read past it, and a shorter source is an io.ErrUnexpectedEOF), or -1 for
+// unknown: then the epilogue is whatever comes before r's EOF.
+// The slice is copied; it fails with ErrMultipartBoundary.
+func ParseMultipartBoundary(ctx context.Context, boundaryPrefixed []byte, r io.Reader, totalLength int64) (*MultipartReader, error) {
+	if !bytes.HasPrefix(boundaryPrefixed, []byte("--")) {
+		return nil, fmt.Errorf("%w: %q does not start with \"--\"", ErrMultipartBoundary, boundaryPrefixed)
+	}
+	if err := ValidBoundary(string(boundaryPrefixed[2:])); err != nil {
+		return nil, err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if totalLength < 0 {
+		totalLength = -1
+	}
+	delim := make([]byte, 0, len(boundaryPrefixed)+2)
+	delim = append(append(delim, '\r', '\n'), boundaryPrefixed...)
+	return &MultipartReader{
+		ctx:          ctx,
+		src:          r,
+		left:         totalLength,
+		limits:       DefaultMultipartLimits,
+		delim:        delim,
+		dashBoundary: delim[2:],
+	}, nil
+}
+
+// ValidBoundary reports (as ErrMultipartBoundary) whether b is not a valid RFC 2046
+// boundary: 1 to 70 characters from bchars, the last one not a space.
+func ValidBoundary(b string) error {
+	if len(b) == 0 || len(b) > 70 {
+		return fmt.Errorf("%w: length %d not in 1..70", ErrMultipartBoundary, len(b))
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("'()+_,-./:=? ", c) >= 0
+		if !ok {
+			return fmt.Errorf("%w: byte %#02x", ErrMultipartBoundary, c)
+		}
+	}
+	if b[len(b)-1] == ' ' {
+		return fmt.Errorf("%w: ends with a space", ErrMultipartBoundary)
+	}
+	return nil
+}
+
+// SetLimits replaces the limits (zero fields take defaults). It must be called before the
+// first event is asked for, or it returns ErrMultipartStarted.
+func (m *MultipartReader) SetLimits(l MultipartLimits) error {
+	if m.started {
+		return ErrMultipartStarted
+	}
+	m.limits = l.withDefaults()
+	return nil
+}
+
+// Next returns the next event, or io.EOF after the last one. Asking for the next event
+// first skips what is left of the previous Part's body. Errors are sticky.
+func (m *MultipartReader) Next() (MultipartEvent, error) {
+	if !m.started {
+		m.start()
+	}
+	if m.err != nil {
+		return nil, m.err
+	}
+	ev, err := m.next()
+	if err != nil {
+		m.err = err
+		return nil, err
+	}
+	return ev, nil
+}
+
+// All returns an iterator over the events. A failure is yielded once as (nil, err) and
+// ends the iteration; a clean end yields no error. Stopping early is allowed.
+func (m *MultipartReader) All() iter.Seq2[MultipartEvent, error] {
+	return func(yield func(MultipartEvent, error) bool) {
+		for {
+			ev, err := m.Next()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(ev, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Events starts (on the first call) a goroutine that sends the events on the returned
+// unbuffered channel and closes it at the end, on an error (then reported by Err) or when
+// ctx is cancelled. After receiving a Part, read its Body to io.EOF or Close it before
+// receiving again: the goroutine waits for that (or for ctx) before it parses further.
+func (m *MultipartReader) Events() <-chan MultipartEvent {
+	m.once.Do(func() {
+		m.events = make(chan MultipartEvent)
+		go m.produce()
+	})
+	return m.events
+}
+
+// Err returns the error that ended the Events channel (nil after a clean end). It is valid
+// once the channel is closed.
+func (m *MultipartReader) Err() error { return m.evErr }
+
+func (m *MultipartReader) produce() {
+	defer close(m.events)
+	for {
+		ev, err := m.Next()
+		if err != nil {
+			if err != io.EOF {
+				m.evErr = err
+			}
+			return
+		}
+		select {
+		case m.events <- ev:
+		case <-m.ctx.Done():
+			m.evErr = m.ctx.Err()
+			return
+		}
+		if p, ok := ev.(Part); ok {
+			select {
+			case <-p.Body.(*bdPartBody).done:
+			case <-m.ctx.Done():
+				m.evErr = m.ctx.Err()
+				return
+			}
+		}
+	}
+}
+
+func (m *MultipartReader) start() {
+	m.started = true
+	size := 64 << 10
+	size = max(size, m.limits.PreambleBytes+128, m.limits.HeaderBytes+128, m.limits.EpilogueBytes+128)
+	m.buf = make([]byte, size)
+}
+
+// fill reads more from the source into the buffer, moving the unread bytes to the front
+// when the tail is full. It returns false when no byte could be added (m.srcErr then set).
+func (m *MultipartReader) fill() bool {
+	if m.srcErr != nil {
+		return false
+	}
+	if err := m.ctx.Err(); err != nil {
+		m.srcErr = err
+		return false
+	}
+	if m.w == len(m.buf) && m.r == 0 {
+		return false // full: the caller's limit logic decides
+	}
+	if m.r > 0 && len(m.buf)-m.w < len(m.buf)/2 {
+		// Move the unread tail (usually a few bytes) to the front so that reads
+		// into the buffer stay large.
+		m.w = copy(m.buf, m.buf[m.r:m.w])
+		m.r = 0
+	}
+	for range 100 {
+		room := m.buf[m.w:]
+		if m.left >= 0 {
+			if m.left == 0 {
+				m.srcErr = io.EOF
+				return false
+			}
+			if int64(len(room)) > m.left {
+				room = room[:m.left]
+			}
+		}
+		n, err := m.src.Read(room)
+		m.w += n
+		if m.left >= 0 {
+			m.left -= int64(n)
+		}
+		if err != nil {
+			m.srcErr = err
+		}
+		if n > 0 {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+	m.srcErr = io.ErrNoProgress
+	return false
+}
+
+// eofErr turns the source's end into the error for a body that ended too early.
+func (m *MultipartReader) eofErr(where string) error {
+	err := m.srcErr
+	if err == io.EOF || err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("http: multipart body ends %s: %w", where, err)
+}
+
+func (m *MultipartReader) next() (MultipartEvent, error) {
+	for {
+		switch m.state {
+		case bdMPStart:
+			pre, err := m.readPreamble()
+			if err != nil {
+				return nil, err
+			}
+			if len(pre) > 0 {
+				return Preamble{Data: pre}, nil
+			}
+		case bdMPBody:
+			if err := m.body.drain(); err != nil {
+				return nil, err
+			}
+		case bdMPHeaders:
+			m.parts++
+			if m.parts > m.limits.Parts {
+				return nil, fmt.Errorf("%w: more than %d", ErrMultipartTooManyParts, m.limits.Parts)
+			}
+			h, err := m.readHeader()
+			if err != nil {
+				return nil, err
+			}
+			m.body = &bdPartBody{m: m, limit: m.limits.PartBytes, done: make(chan struct{})}
+			m.state = bdMPBody
+			return Part{Header: h, Body: m.body}, nil
+		case bdMPClosed:
+			m.state = bdMPDone
+			epi, err := m.readEpilogue()
+			if err != nil {
+				return nil, err
+			}
+			if len(epi) > 0 {
+				return Epilogue{Data: epi}, nil
+			}
+		case bdMPDone:
+			return nil, io.EOF
+		}
+	}
+}
+
+// readPreamble finds the first delimiter: "--boundary" at the very start, or
+// CRLF "--boundary" later. The CRLF belongs to the delimiter, not to the preamble.
+func (m *MultipartReader) readPreamble() ([]byte, error) {
+	limit := m.limits.PreambleBytes
+	for {
+		data := m.buf[m.r:m.w]
+		if bytes.HasPrefix(data, m.dashBoundary) {
+			if ok, err := m.atDelimiter(0, len(m.dashBoundary)); err != nil {
+				return nil, err
+			} else if ok {
+				return nil, nil
+			}
+			data = m.buf[m.r:m.w]
+		}
+		for from := 0; ; {
+			i := bytes.Index(data[from:], m.delim)
+			if i < 0 || from+i > limit {
+				break
+			}
+			i += from
+			pre := bytes.Clone(data[:i])
+			ok, err := m.atDelimiter(i, len(m.delim))
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return pre, nil
+			}
+			data = m.buf[m.r:m.w] // atDelimiter may have filled the buffer
+			from = i + 1
+		}
+		// A delimiter starting at offset limit or before would have been found.
+		if len(data) >= limit+len(m.delim) {
+			return nil, fmt.Errorf("%w: no boundary in the first %d bytes", ErrMultipartPreambleTooLarge, limit)
+		}
+		if !m.fill() {
+			return nil, m.eofErr("before the first boundary")
+		}
+	}
+}
+
+// Outcomes of classifying the bytes after a delimiter candidate.
+const (
+	bdDelimNo   = iota // not a delimiter: the candidate is content
+	bdDelimPart        // a delimiter line: a part follows
+	bdDelimEnd         // the close delimiter
+	bdDelimMore        // more bytes are needed to decide
+)
+
+// classify looks at the bytes after a candidate delimiter ending at end (relative to m.r)
+// without consuming anything. On bdDelimPart/bdDelimEnd it returns the length of the whole
+// delimiter line, its CRLF included (for bdDelimEnd, the CRLF is optional at the source's end).
+func (m *MultipartReader) classify(end int) (int, int, error) {
+	data := m.buf[m.r:m.w]
+	eof := m.srcErr != nil
+	if end >= len(data) {
+		if eof {
+			return bdDelimNo, 0, nil
+		}
+		return bdDelimMore, 0, nil
+	}
+	kind := bdDelimPart
+	i := end
+	switch c := data[i]; c {
+	case '-':
+		if i+1 >= len(data) {
+			if eof {
+				return bdDelimNo, 0, nil
+			}
+			return bdDelimMore, 0, nil
+		}
+		if data[i+1] != '-' {
+			return bdDelimNo, 0, nil
+		}
+		kind = bdDelimEnd
+		i += 2
+	case ' ', '\t', '\r', '\n':
+	default:
+		return bdDelimNo, 0, nil
+	}
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t') {
+		i++
+	}
+	if i-end > 1024 {
+		return 0, 0, fmt.Errorf("%w: more than 1024 bytes of padding after a boundary", ErrMultipartMalformed)
+	}
+	if i >= len(data) {
+		if eof {
+			if kind == bdDelimEnd {
+				return bdDelimEnd, i, nil
+			}
+			return 0, 0, m.eofErr("inside a boundary line")
+		}
+		return bdDelimMore, 0, nil
+	}
+	switch data[i] {
+	case '\r':
+		if i+1 >= len(data) {
+			if eof {
+				return 0, 0, m.eofErr("inside a boundary line")
+			}
+			return bdDelimMore, 0, nil
+		}
+		if data[i+1] == '\n' {
+			return kind, i + 2, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("%w: unexpected %q after a boundary", ErrMultipartMalformed, data[i:min(len(data), i+8)])
+}
+
+// atDelimiter classifies the candidate at offset at (delimiter of length n) relative to
+// m.r, filling the buffer as needed. When it is a delimiter line, it consumes everything
+// up to the end of that line and sets the next state.
+func (m *MultipartReader) atDelimiter(at, n int) (bool, error) {
+	for {
+		kind, end, err := m.classify(at + n)
+		if err != nil {
+			return false, err
+		}
+		switch kind {
+		case bdDelimNo:
+			return false, nil
+		case bdDelimPart, bdDelimEnd:
+			m.r += end
+			if kind == bdDelimPart {
+				m.state = bdMPHeaders
+			} else {
+				m.state = bdMPClosed
+			}
+			return true, nil
+		}
+		if !m.fill() && m.srcErr == nil {
+			// Buffer full with the candidate not at its front: make room.
+			if m.r == 0 {
+				return false, fmt.Errorf("%w: boundary line too long", ErrMultipartMalformed)
+			}
+			m.w = copy(m.buf, m.buf[m.r:m.w])
+			m.r = 0
+		}
+	}
+}
+
+func (m *MultipartReader) readHeader() (textproto.MIMEHeader, error) {
+	limit := m.limits.HeaderBytes
+	var h textproto.MIMEHeader
+	used, fields := 0, 0
+	for {
+		data := m.buf[m.r:m.w]
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			if used+len(data) > limit {
+				return nil, fmt.Errorf("%w: more than %d bytes", ErrMultipartHeaderTooLarge, limit)
+			}
+			if !m.fill() {
+				return nil, m.eofErr("inside a part header")
+			}
+			continue
+		}
+		if used+i+1 > limit {
+			return nil, fmt.Errorf("%w: more than %d bytes", ErrMultipartHeaderTooLarge, limit)
+		}
+		if i == 0 || data[i-1] != '\r' {
+			return nil, fmt.Errorf("%w: part header line ends with a bare LF", ErrMultipartMalformed)
+		}
+		line := data[:i-1]
+		used += i + 1
+		m.r += i + 1
+		if len(line) == 0 {
+			if h == nil {
+				h = textproto.MIMEHeader{}
+			}
+			return h, nil
+		}
+		fields++
+		if fields > m.limits.HeaderFields {
+			return nil, fmt.Errorf("%w: more than %d", ErrMultipartTooManyHeaders, m.limits.HeaderFields)
+		}
+		if bytes.IndexByte(line, '\r') >= 0 {
+			return nil, fmt.Errorf("%w: lone CR in a part header", ErrMultipartMalformed)
+		}
+		name, value, err := bdParseField(line)
+		if err != nil {
+			return nil, fmt.Errorf("%w: part header: %v", ErrMultipartMalformed, err)
+		}
+		if h == nil {
+			h = make(textproto.MIMEHeader)
+		}
+		key := textproto.CanonicalMIMEHeaderKey(name)
+		h[key] = append(h[key], value)
+	}
+}
+
+func (m *MultipartReader) readEpilogue() ([]byte, error) {
+	limit := m.limits.EpilogueBytes
+	for {
+		if m.w-m.r > limit {
+			return nil, fmt.Errorf("%w: more than %d bytes", ErrMultipartEpilogueTooLarge, limit)
+		}
+		if !m.fill() {
+			if m.srcErr != io.EOF && m.srcErr != nil {
+				return nil, fmt.Errorf("http: reading multipart epilogue: %w", m.srcErr)
+			}
+			if m.w-m.r > limit {
+				return nil, fmt.Errorf("%w: more than %d bytes", ErrMultipartEpilogueTooLarge, limit)
+			}
+			if m.w == len(m.buf) && m.r == 0 && m.srcErr == nil {
+				return nil, fmt.Errorf("%w: more than %d bytes", ErrMultipartEpilogueTooLarge, limit)
+			}
+			epi := bytes.Clone(m.buf[m.r:m.w])
+			m.r = m.w
+			return epi, nil
+		}
+	}
+}
+
+// bdPartBody streams one part: it hands out buffered bytes that cannot belong to the next
+// delimiter, and keeps back a tail shorter than the delimiter that might.
+type bdPartBody struct {
+	m     *MultipartReader
+	n     int64 // bytes handed out
+	limit int64
+	safe  int // bytes from m.r known to be content, not the start of a delimiter
+	err   error
+	done  chan struct{} // closed at the part's end, on an error or on Close
+	fin   bool
+}
+
+func (b *bdPartBody) finish(err error) {
+	b.err = err
+	if !b.fin {
+		b.fin = true
+		close(b.done)
+	}
+}
+
+// Read implements io.Reader.
+func (b *bdPartBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	m := b.m
+	delim := m.delim
+	for b.safe == 0 {
+		data := m.buf[m.r:m.w]
+		i := bytes.Index(data, delim)
+		switch {
+		case i > 0:
+			b.safe = i
+		case i < 0:
+			b.safe = len(data) - bdPartialSuffix(data, delim)
+		default:
+			ok, err := m.atDelimiter(0, len(delim))
+			if err != nil {
+				m.err = err
+				b.finish(err)
+				return 0, err
+			}
+			if ok {
+				b.finish(io.EOF)
+				return 0, io.EOF
+			}
+			// Not a delimiter after all ("--boundaryX"): its CR is content.
+			b.safe = 1
+			continue
+		}
+		if b.safe > 0 {
+			break
+		}
+		if !m.fill() {
+			err := m.eofErr("inside a part")
+			if m.srcErr == nil {
+				// Only a delimiter prefix fits in a full buffer: impossible as the buffer
+				// is much longer than a delimiter; kept as a guard against a loop.
+				err = fmt.Errorf("%w: buffer full inside a delimiter", ErrMultipartMalformed)
+			}
+			m.err = err
+			b.finish(err)
+			return 0, err
+		}
+	}
+	if len(p) > b.safe {
+		p = p[:b.safe]
+	}
+	if b.limit >= 0 && b.n+int64(len(p)) > b.limit {
+		if b.n >= b.limit {
+			err := fmt.Errorf("%w: more than %d bytes", ErrMultipartPartTooLarge, b.limit)
+			m.err = err
+			b.finish(err)
+			return 0, err
+		}
+		p = p[:b.limit-b.n]
+	}
+	n := copy(p, m.buf[m.r:m.w])
+	m.r += n
+	b.safe -= n
+	b.n += int64(n)
+	return n, nil
+}
+
+// bdPartialSuffix returns the length of the longest suffix of data that is a proper prefix
+// of delim: those bytes may be the start of a delimiter bdCut by the buffer's end.
+func bdPartialSuffix(data, delim []byte) int {
+	start := max(0, len(data)-len(delim)+1)
+	for i := start; i < len(data); i++ {
+		if data[i] == delim[0] && bytes.HasPrefix(delim, data[i:]) {
+			return len(data) - i
+		}
+	}
+	return 0
+}
+
+// Close skips the rest of the part. It returns nil, or the error that ended the part.
+func (b *bdPartBody) Close() error {
+	err := b.drain()
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+func (b *bdPartBody) drain() error {
+	var scratch [4096]byte
+	for b.err == nil {
+		b.Read(scratch[:])
+	}
+	if b.err == io.EOF {
+		return nil
+	}
+	return b.err
+}
+
+// bdParseLength parses a non-negative decimal without sign, as Content-Length is written.
+func bdParseLength(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	return n, true
+}

@@ -1,0 +1,157 @@
+package http
+
+// An incremental decoder for chunked request bodies (RFC 9112 §7.1) in the
+// push model: it eats whatever bytes arrived and appends the data to the
+// request's body buffer, so nothing waits on a reader. Strict CRLF, size
+// overflow checked, extensions skipped but bounded, trailers skipped but
+// bounded.
+
+const (
+	csSize uint8 = iota
+	csExt
+	csSizeLF
+	csData
+	csDataCR
+	csDataLF
+	csTrailerStart
+	csTrailer
+	csTrailerLF
+	csEndLF
+)
+
+const (
+	maxChunkLine = 4096 // size line with extensions
+	maxTrailer   = 16 << 10
+)
+
+type chunkDecoder struct {
+	state   uint8
+	digits  int
+	size    int64
+	line    int
+	trailer int
+}
+
+func (d *chunkDecoder) reset() { *d = chunkDecoder{} }
+
+// decode consumes from b, appending body bytes to dst, which may not grow
+// past max. It returns the bytes consumed, the grown dst, and done once the
+// last chunk and trailers have been read.
+func (d *chunkDecoder) decode(b, dst []byte, max int64) (int, []byte, bool, *RequestError) {
+	i := 0
+	for i < len(b) {
+		c := b[i]
+		switch d.state {
+		case csSize:
+			if byteClass[c]&clsHex != 0 {
+				if d.digits == 15 {
+					return i, dst, false, errBadChunk // would overflow int64 soon
+				}
+				d.size = d.size<<4 | int64(unhex(c))
+				d.digits++
+				i++
+				continue
+			}
+			if d.digits == 0 || (c != ';' && c != '\r' && c != ' ' && c != '\t') {
+				return i, dst, false, errBadChunk
+			}
+			d.state, d.line = csExt, d.digits
+		case csExt:
+			switch {
+			case c == '\r':
+				d.state = csSizeLF
+			case c == '\n':
+				return i, dst, false, errBadChunk
+			case c < 0x20 && c != '\t', c == 0x7f:
+				return i, dst, false, errBadChunk
+			}
+			d.line++
+			if d.line > maxChunkLine {
+				return i, dst, false, errBadChunk
+			}
+			i++
+		case csSizeLF:
+			if c != '\n' {
+				return i, dst, false, errBadChunk
+			}
+			i++
+			if d.size == 0 {
+				d.state = csTrailerStart
+				continue
+			}
+			if int64(len(dst))+d.size > max {
+				return i, dst, false, errBodyTooLarge
+			}
+			d.state = csData
+		case csData:
+			n := int64(len(b) - i)
+			if n > d.size {
+				n = d.size
+			}
+			dst = append(dst, b[i:i+int(n)]...)
+			i += int(n)
+			d.size -= n
+			if d.size == 0 {
+				d.state = csDataCR
+			}
+		case csDataCR:
+			if c != '\r' {
+				return i, dst, false, errBadChunk
+			}
+			i++
+			d.state = csDataLF
+		case csDataLF:
+			if c != '\n' {
+				return i, dst, false, errBadChunk
+			}
+			i++
+			d.state, d.digits, d.size = csSize, 0, 0
+		case csTrailerStart:
+			switch c {
+			case '\r':
+				d.state = csEndLF
+			case ' ', '\t', '\n':
+				return i, dst, false, errBadChunk
+			default:
+				d.state = csTrailer
+			}
+			i++
+			d.trailer++
+		case csTrailer:
+			switch {
+			case c == '\r':
+				d.state = csTrailerLF
+			case c == '\n', c < 0x20 && c != '\t', c == 0x7f:
+				return i, dst, false, errBadChunk
+			}
+			i++
+			d.trailer++
+			if d.trailer > maxTrailer {
+				return i, dst, false, errBadChunk
+			}
+		case csTrailerLF:
+			if c != '\n' {
+				return i, dst, false, errBadChunk
+			}
+			i++
+			d.state = csTrailerStart
+		case csEndLF:
+			if c != '\n' {
+				return i, dst, false, errBadChunk
+			}
+			return i + 1, dst, true, nil
+		}
+	}
+	return i, dst, false, nil
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}

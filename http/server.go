@@ -1,0 +1,354 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rawws/rawws/poller"
+	_ "github.com/rawws/rawws/poller/std" // the fallback engine is always there
+)
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
+var ErrServerClosed = errors.New("http: server closed")
+
+// Defaults for the Settings fields left zero. Host, Port and IdleTimeout
+// are the seed's (Ktor's HttpServerSettings).
+const (
+	DefaultHost                 = "0.0.0.0"
+	DefaultPort                 = 8080
+	DefaultIdleTimeout          = 45 * time.Second
+	DefaultReadHeaderTimeout    = 10 * time.Second
+	DefaultMaxHeaderBytes       = 16 << 10
+	DefaultMaxHeaders           = 100
+	DefaultMaxURILength         = 8 << 10
+	DefaultMaxBodyBytes         = 1 << 20
+	DefaultMaxConcurrentPerConn = 4
+)
+
+// Settings configures a Server. The zero value gives the defaults above.
+type Settings struct {
+	// Host and Port to listen on in ListenAndServe (default 0.0.0.0:8080).
+	// Port 0 means the default; to let the OS pick, listen yourself and
+	// call Serve.
+	Host string
+	Port int
+	// IdleTimeout closes a connection that has had no request in flight
+	// and no byte received for this long (default 45 s). It is a real
+	// close on the engine's timing wheel, re-armed on activity.
+	IdleTimeout time.Duration
+	// ReadHeaderTimeout bounds the time from a request's first byte to the
+	// end of its head; past it the server answers 408 and closes
+	// (default 10 s).
+	ReadHeaderTimeout time.Duration
+	// MaxHeaderBytes bounds a request head, request line included
+	// (default 16 KiB; 431 past it).
+	MaxHeaderBytes int
+	// MaxHeaders bounds the number of header fields (default 100; 431).
+	MaxHeaders int
+	// MaxURILength bounds the request-target (default 8 KiB; 414).
+	MaxURILength int
+	// MaxBodyBytes bounds a request body, which is read whole before the
+	// handler runs (default 1 MiB; 413 and close past it).
+	MaxBodyBytes int64
+	// MaxConcurrentPerConn bounds the handlers of one connection running
+	// at once on goroutines (default 4); past it the connection is not
+	// read until one finishes.
+	MaxConcurrentPerConn int
+	// InlineHandlers runs every handler on the connection's event loop, as
+	// if wrapped in NonBlocking. Only for handlers that never block.
+	InlineHandlers bool
+	// Engine is the poller the server runs on. nil: the server starts its
+	// own, of the first registered backend among netpoll, epoll and std
+	// (import a backend package for its side effect to make it
+	// available), and closes it on Shutdown.
+	Engine poller.Engine
+}
+
+func (s Settings) withDefaults() Settings {
+	if s.Host == "" {
+		s.Host = DefaultHost
+	}
+	if s.Port == 0 {
+		s.Port = DefaultPort
+	}
+	if s.IdleTimeout <= 0 {
+		s.IdleTimeout = DefaultIdleTimeout
+	}
+	if s.ReadHeaderTimeout <= 0 {
+		s.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if s.MaxHeaderBytes <= 0 {
+		s.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if s.MaxHeaders <= 0 {
+		s.MaxHeaders = DefaultMaxHeaders
+	}
+	if s.MaxURILength <= 0 {
+		s.MaxURILength = DefaultMaxURILength
+	}
+	if s.MaxBodyBytes <= 0 {
+		s.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.MaxConcurrentPerConn <= 0 {
+		s.MaxConcurrentPerConn = DefaultMaxConcurrentPerConn
+	}
+	return s
+}
+
+// Server is an HTTP/1.1 server on a poller engine (the seed's
+// httpServer): no goroutine per idle connection, pipelined requests,
+// responses in order. A failing connection never stops it.
+type Server struct {
+	set     Settings
+	handler Handler
+	allIn   bool // InlineHandlers
+	ph      pollerHandler
+
+	mu      sync.Mutex
+	eng     poller.Engine
+	own     bool
+	lns     map[net.Listener]struct{}
+	conns   map[*hconn]struct{}
+	addr    net.Addr
+	closing atomic.Bool
+}
+
+// NewServer returns a server that answers every request with handler. It
+// does not listen yet: call ListenAndServe or Serve.
+func NewServer(s Settings, handler Handler) *Server {
+	srv := &Server{
+		set:     s.withDefaults(),
+		handler: handler,
+		lns:     map[net.Listener]struct{}{},
+		conns:   map[*hconn]struct{}{},
+	}
+	srv.allIn = srv.set.InlineHandlers
+	srv.eng = s.Engine
+	srv.ph.s = srv
+	return srv
+}
+
+// Settings returns the settings in effect (defaults filled in).
+func (s *Server) Settings() Settings { return s.set }
+
+// Addr is the address of the last listener Serve started on, nil before.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// ListenAndServe listens on Settings.Host:Port and serves until Shutdown
+// (then it returns ErrServerClosed) or the listener fails.
+func (s *Server) ListenAndServe() error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.set.Host, strconv.Itoa(s.set.Port)))
+	if err != nil {
+		return fmt.Errorf("http: listen: %w", err)
+	}
+	return s.Serve(ln)
+}
+
+func (s *Server) engine() (poller.Engine, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.eng != nil {
+		return s.eng, nil
+	}
+	var err error
+	for _, name := range []string{"netpoll", "epoll", "std"} {
+		var e poller.Engine
+		if e, err = poller.New(name, poller.Config{}); err == nil {
+			s.eng, s.own = e, true
+			return e, nil
+		}
+	}
+	return nil, fmt.Errorf("http: no poller engine: %w", err)
+}
+
+// Serve accepts connections on ln and serves them; it blocks until
+// Shutdown (ErrServerClosed) or ln fails. It takes ln over and closes it.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.closing.Load() {
+		ln.Close()
+		return ErrServerClosed
+	}
+	eng, err := s.engine()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.mu.Lock()
+	s.lns[ln] = struct{}{}
+	s.addr = ln.Addr()
+	s.mu.Unlock()
+	err = eng.Serve(ln, &s.ph)
+	s.mu.Lock()
+	delete(s.lns, ln)
+	s.mu.Unlock()
+	if s.closing.Load() {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// ServeConn runs the HTTP pipeline on a connection that is already on an
+// engine (for example one accepted elsewhere and adopted): it becomes the
+// connection's handler, and bytes it had buffered are parsed first.
+func (s *Server) ServeConn(c poller.Conn) {
+	h := s.open(c)
+	c.SetHandler(connHandler{h})
+}
+
+// Shutdown stops accepting, lets requests in flight finish and their
+// responses be written (with Connection: close), closes idle connections
+// at once and the rest as they become idle, and returns when every
+// connection is gone or ctx ends (then the rest are closed and ctx.Err()
+// returned). Hijacked connections are no longer the server's.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	for ln := range s.lns {
+		ln.Close()
+	}
+	conns := make([]*hconn, 0, len(s.conns))
+	for h := range s.conns {
+		conns = append(conns, h)
+	}
+	s.mu.Unlock()
+	for _, h := range conns {
+		h.shutdown()
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	var err error
+wait:
+	for {
+		s.mu.Lock()
+		n := len(s.conns)
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+			break wait
+		case <-t.C:
+		}
+	}
+	s.mu.Lock()
+	for h := range s.conns {
+		h.c.Close()
+	}
+	eng, own := s.eng, s.own
+	s.mu.Unlock()
+	if own && eng != nil {
+		if e := eng.Shutdown(ctx); e != nil && err == nil && !errors.Is(e, context.Canceled) && !errors.Is(e, context.DeadlineExceeded) {
+			err = e
+		}
+	}
+	return err
+}
+
+// shutdown closes an idle connection now and marks a busy one to close
+// after its last response.
+func (h *hconn) shutdown() {
+	h.mu.Lock()
+	idle := len(h.queue) == 0 && h.running == 0 && !h.p.started() && !h.readingBody.Load()
+	if idle {
+		h.dead, h.stopped = true, true
+	}
+	h.mu.Unlock()
+	if idle {
+		h.c.Close()
+		return
+	}
+	h.flush() // closes it if it became idle meanwhile
+}
+
+func (s *Server) open(c poller.Conn) *hconn {
+	h := newHconn(s, c)
+	c.SetContext(h)
+	s.mu.Lock()
+	s.conns[h] = struct{}{}
+	s.mu.Unlock()
+	first := min(s.set.IdleTimeout, s.set.ReadHeaderTimeout)
+	h.mu.Lock()
+	h.timer = c.AfterFunc(first, h.timerFn)
+	h.mu.Unlock()
+	if s.closing.Load() {
+		h.shutdown()
+	}
+	return h
+}
+
+func (s *Server) untrack(h *hconn) {
+	s.mu.Lock()
+	delete(s.conns, h)
+	s.mu.Unlock()
+}
+
+// runInline decides where r's handler runs.
+func (s *Server) runInline(r *Request) bool {
+	if s.allIn {
+		return true
+	}
+	if in, ok := s.handler.(inliner); ok {
+		return in.inlineFor(r)
+	}
+	return false
+}
+
+// serve runs the handler; a panic becomes a 500 (or a dropped connection
+// when the response had started) and never reaches the loop.
+func (s *Server) serve(ex *exchange) {
+	defer func() {
+		if p := recover(); p != nil {
+			w := &ex.w
+			if w.streaming || w.finished {
+				w.closeAfter = true
+				return
+			}
+			w.header.fields = w.header.fields[:0]
+			w.body = w.body[:0]
+			w.written = 0
+			w.status = 500
+			w.hijack = nil
+			w.closeAfter = true
+			w.WriteString("500 internal server error\n")
+		}
+	}()
+	s.handler.ServeHTTP(&ex.w, &ex.req)
+}
+
+// pollerHandler receives every connection's events from the engine.
+type pollerHandler struct{ s *Server }
+
+func (p *pollerHandler) OnOpen(c poller.Conn) { p.s.open(c) }
+
+func (p *pollerHandler) OnData(c poller.Conn, b []byte) int {
+	h, ok := c.Context().(*hconn)
+	if !ok {
+		return len(b)
+	}
+	return h.onData(b)
+}
+
+func (p *pollerHandler) OnClose(c poller.Conn, _ error) {
+	if h, ok := c.Context().(*hconn); ok {
+		h.onClose()
+	}
+}
+
+// connHandler serves one connection handed over by ServeConn.
+type connHandler struct{ h *hconn }
+
+func (ch connHandler) OnOpen(poller.Conn)                 {}
+func (ch connHandler) OnData(_ poller.Conn, b []byte) int { return ch.h.onData(b) }
+func (ch connHandler) OnClose(poller.Conn, error)         { ch.h.onClose() }

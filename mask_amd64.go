@@ -1,0 +1,46 @@
+//go:build !purego
+
+package rawws
+
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"github.com/klauspost/cpuid/v2"
+)
+
+// maskPurego reports that no assembly routine is built in.
+const maskPurego = false
+
+// Levels understood by maskAsm (mask_amd64.s has the same numbers).
+const (
+	maskLevelGeneric = iota
+	maskLevelSSE2
+	maskLevelAVX2
+	maskLevelAVX512
+)
+
+var maskImpls = []maskImpl{
+	{name: "avx512", supported: cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW), level: maskLevelAVX512,
+		mask: func(b []byte, k uint32) { maskAsm(unsafe.SliceData(b), len(b), k, 0, maskLevelAVX512) }},
+	{name: "avx2", supported: cpuid.CPU.Supports(cpuid.AVX2), level: maskLevelAVX2,
+		mask: func(b []byte, k uint32) { maskAsm(unsafe.SliceData(b), len(b), k, 0, maskLevelAVX2) }},
+	// SSE2 is part of amd64 itself; asking keeps the table uniform. It
+	// is always supported, so maskLevel is never maskLevelGeneric here.
+	{name: "sse2", supported: cpuid.CPU.Supports(cpuid.SSE2), level: maskLevelSSE2,
+		mask: func(b []byte, k uint32) { maskAsm(unsafe.SliceData(b), len(b), k, 0, maskLevelSSE2) }},
+	{name: "generic", supported: true, level: maskLevelGeneric, mask: maskGeneric},
+}
+
+// maskFast and Mask are small enough to inline, so a caller of Mask reaches
+// the assembly in a single call, which matters for short payloads.
+func maskFast(key [4]byte, pos int, b []byte) {
+	maskAsm(unsafe.SliceData(b), len(b), binary.LittleEndian.Uint32(key[:]), pos, maskLevel)
+}
+
+// maskAsm XORs the n bytes at p with key (little endian, byte 0 first)
+// starting at key byte pos&3, using the vector width level selects; any
+// level below maskLevelAVX2 runs the SSE2 code.
+//
+//go:noescape
+func maskAsm(p *byte, n int, key uint32, pos int, level int)

@@ -1,0 +1,12 @@
+//go:build purego || !(amd64 || arm64)
+
+package rawws
+
+// maskPurego reports that no assembly routine is built in.
+const maskPurego = true
+
+var maskImpls = []maskImpl{
+	{name: "generic", supported: true, mask: maskGeneric},
+}
+
+func maskFast(key [4]byte, pos int, b []byte) { maskGeneric(b, maskKey(key, pos)) }

@@ -1,0 +1,135 @@
+package rawws
+
+import (
+	"errors"
+
+	"github.com/rawws/rawws/frame"
+)
+
+// msgState is the message layer's reassembly state (loop only).
+type msgState struct {
+	inMsg bool         // a fragmented message has started and not ended
+	op    frame.Opcode // its opcode (text or binary)
+	size  int64        // payload bytes of the message so far
+	buf   []byte       // reassembly buffer, reused between messages
+	utf8  frame.UTF8
+}
+
+// release drops the reassembly buffer.
+func (m *msgState) release() { m.buf = nil }
+
+// msgKeep is the largest reassembly buffer kept between messages.
+const msgKeep = 64 << 10
+
+// msgBegin applies the message rules to a new frame header (RFC 6455 §5.4,
+// §5.5): no continuation without a message, no new data frame inside an
+// unfinished one, and the message size cap (checked on the header, before
+// any payload). It reports false when the session failed.
+func (s *Session) msgBegin() bool {
+	h := &s.hdr
+	m := &s.msg
+	if h.Opcode.IsControl() {
+		return true
+	}
+	if h.Opcode == frame.OpContinuation {
+		if !m.inMsg {
+			s.fail(frame.CloseProtocolError, "continuation frame without a message", errContinuation)
+			return false
+		}
+	} else {
+		if m.inMsg {
+			s.fail(frame.CloseProtocolError, "new message inside an unfinished one", errInterleaved)
+			return false
+		}
+		m.inMsg, m.op, m.size = true, h.Opcode, 0
+		m.utf8.Reset()
+	}
+	if max := s.opts.MaxMessageSize; max > 0 && m.size+h.Length > max {
+		s.fail(frame.CloseTooBig, "message too big", ErrMessageTooBig)
+		return false
+	}
+	return true
+}
+
+// Message-layer protocol errors; the session's Err wraps the
+// *frame.ProtocolError the peer earned.
+var (
+	errContinuation = &frame.ProtocolError{Code: frame.CloseProtocolError, Reason: "continuation frame without a message"}
+	errInterleaved  = &frame.ProtocolError{Code: frame.CloseProtocolError, Reason: "new message inside an unfinished one"}
+	errBadUTF8      = &frame.ProtocolError{Code: frame.CloseInvalidPayload, Reason: "invalid UTF-8 in text message"}
+)
+
+// msgData takes the next unmasked payload bytes of a data frame; last says
+// they end the frame. Text is validated as it arrives, so the session fails
+// with 1007 at the first invalid byte even mid-frame. A message that
+// arrived whole in the loop's buffer is delivered as a view of it.
+func (s *Session) msgData(chunk []byte, last bool) {
+	m := &s.msg
+	if m.op == frame.OpText {
+		if _, ok := m.utf8.Feed(chunk); !ok {
+			s.fail(frame.CloseInvalidPayload, errBadUTF8.Reason, errBadUTF8)
+			return
+		}
+	}
+	m.size += int64(len(chunk))
+	end := last && s.hdr.Fin
+	if end && len(m.buf) == 0 && m.size == int64(len(chunk)) {
+		s.msgDone(chunk)
+		return
+	}
+	m.buf = append(m.buf, chunk...)
+	if end {
+		s.msgDone(m.buf)
+		if cap(m.buf) > msgKeep {
+			m.buf = nil
+		} else {
+			m.buf = m.buf[:0]
+		}
+	}
+}
+
+// msgDone delivers a complete message.
+func (s *Session) msgDone(p []byte) {
+	m := &s.msg
+	m.inMsg = false
+	if m.op == frame.OpText && !m.utf8.Complete() {
+		s.fail(frame.CloseInvalidPayload, errBadUTF8.Reason, errBadUTF8)
+		return
+	}
+	s.msgs.OnMessage(s, m.op, p)
+}
+
+// msgControl handles a complete control frame in message mode: pings are
+// answered with the same payload, pongs go to a Pinger, and a Close is
+// validated, echoed (code only) and ends the session once written.
+func (s *Session) msgControl(p []byte) {
+	switch s.hdr.Opcode {
+	case frame.OpPing:
+		s.enqueueControl(frame.OpPong, p)
+	case frame.OpPong:
+		if pg := s.pongHook.Load(); pg != nil {
+			pg.onPong(p)
+		}
+	case frame.OpClose:
+		r, err := frame.ParseCloseReason(p)
+		if err != nil {
+			var pe *frame.ProtocolError
+			if errors.As(err, &pe) {
+				s.fail(pe.Code, pe.Reason, pe)
+			} else {
+				s.fail(frame.CloseProtocolError, "bad close frame", err)
+			}
+			return
+		}
+		s.setErr(&CloseError{Code: r.Code, Reason: r.Text})
+		s.readDead.Store(true)
+		var echo []byte
+		if r.Code != frame.CloseNoStatus {
+			echo = p[:2]
+		}
+		// enqueueControl refuses it when our own Close went out first: then
+		// this frame is the peer's answer and only the TCP close is left.
+		s.enqueueControl(frame.OpClose, echo)
+		s.Terminate()
+	}
+}

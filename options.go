@@ -1,0 +1,90 @@
+package rawws
+
+import (
+	"time"
+)
+
+// QueueFullPolicy says what an event-mode Send does when the outgoing queue
+// is at its frame or byte cap. Channel-mode Send blocks instead.
+type QueueFullPolicy uint8
+
+const (
+	// QueueFullError refuses the frame with ErrQueueFull; the session goes on.
+	QueueFullError QueueFullPolicy = iota
+	// QueueFullClose refuses the frame with ErrQueueFull and closes the
+	// session with 1008 (policy violation): a peer that does not read must
+	// not make the server hold unbounded data.
+	QueueFullClose
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultIncomingFrames = 8
+	DefaultOutgoingFrames = 8
+	DefaultOutgoingBytes  = 4 << 20
+	DefaultMaxMessageSize = 16 << 20
+	DefaultCloseTimeout   = 5 * time.Second
+)
+
+// Options configure a Session. The zero value is a server-side raw session
+// with the documented defaults.
+type Options struct {
+	// Client marks the session as the client end: frames are masked when
+	// written (SetMasking can change that later) and, with a message
+	// handler, masked frames from the peer are a protocol error.
+	Client bool
+	// Masking is the initial value of SetMasking; Client implies true.
+	Masking bool
+	// MaxFrameSize caps the payload a peer's frame may announce; a larger
+	// header is answered with Close 1009 before any payload is read and the
+	// session ends with ErrFrameTooBig. 0 means no cap (the seed's
+	// Int.MAX_VALUE); message mode caps frames by MaxMessageSize anyway.
+	MaxFrameSize int64
+	// MaxMessageSize caps a reassembled message in message mode (1009 when
+	// exceeded). Default 16 MiB; negative means no cap.
+	MaxMessageSize int64
+	// IncomingFrames is the capacity of Incoming in channel mode (default 8).
+	// A full Incoming pauses reading the connection.
+	IncomingFrames int
+	// OutgoingFrames and OutgoingBytes bound the frames held by the session
+	// while the socket is busy (defaults 8 frames and 4 MiB; a single frame
+	// larger than OutgoingBytes is admitted when the queue is empty).
+	OutgoingFrames int
+	OutgoingBytes  int
+	// QueueFull is what an event-mode Send does at the cap.
+	QueueFull QueueFullPolicy
+	// CloseTimeout bounds how long a session waits for the peer to finish a
+	// close (its Close frame or EOF) after ours was written, and how long a
+	// terminated session keeps reading; then the connection is closed.
+	// Default 5 s; negative means wait forever.
+	CloseTimeout time.Duration
+	// Handler, when set, runs the session in event mode: raw frames are
+	// handed to it on the loop and Incoming is not used.
+	Handler Handler
+	// MessageHandler, when set, runs the session in message mode (see
+	// NewSession); it takes precedence over Handler.
+	MessageHandler MessageHandler
+}
+
+// withDefaults fills the zero fields.
+func (o Options) withDefaults() Options {
+	if o.IncomingFrames <= 0 {
+		o.IncomingFrames = DefaultIncomingFrames
+	}
+	if o.OutgoingFrames <= 0 {
+		o.OutgoingFrames = DefaultOutgoingFrames
+	}
+	if o.OutgoingBytes <= 0 {
+		o.OutgoingBytes = DefaultOutgoingBytes
+	}
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if o.CloseTimeout == 0 {
+		o.CloseTimeout = DefaultCloseTimeout
+	}
+	if o.Client {
+		o.Masking = true
+	}
+	return o
+}

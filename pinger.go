@@ -1,0 +1,110 @@
+package rawws
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/poller"
+)
+
+// pinger is the state of Pinger for one session.
+type pinger struct {
+	s               *Session
+	period, timeout time.Duration
+
+	mu      sync.Mutex
+	payload [8]byte
+	waiting bool // a ping is out and its pong has not come
+	stopped bool
+	tick    poller.Timer
+	expire  poller.Timer
+}
+
+// Pinger makes s send a Ping with a fresh random 8-byte payload every
+// period, and wait up to timeout for a Pong carrying exactly that payload
+// (other pongs do not count). When none comes in time the session sends
+// Close 1011 "ping timeout" and ends with ErrPingTimeout. No ping is sent
+// while one is still unanswered. Pongs are still delivered to the
+// application in raw modes.
+//
+// Timers run on the engine's timing wheel; no goroutine or time.Timer is
+// created. A session has at most one Pinger: a new one replaces the old.
+// The returned function stops it; it also stops when the session ends.
+func Pinger(s *Session, period, timeout time.Duration) (stop func()) {
+	p := &pinger{s: s, period: period, timeout: timeout}
+	if old := s.pongHook.Swap(p); old != nil {
+		old.Stop()
+	}
+	p.mu.Lock()
+	p.tick = s.Conn().AfterFunc(period, p.ping)
+	p.mu.Unlock()
+	return p.Stop
+}
+
+// ping sends the next ping (on the wheel's goroutine).
+func (p *pinger) ping() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	c := p.s.Conn()
+	if !p.waiting {
+		binary.LittleEndian.PutUint64(p.payload[:], rand.Uint64())
+		if !p.s.enqueueControl(frame.OpPing, p.payload[:]) {
+			p.stopped = true // the session is closing
+			return
+		}
+		p.waiting = true
+		p.expire = c.AfterFunc(p.timeout, p.timedOut)
+	}
+	p.tick = c.AfterFunc(p.period, p.ping)
+}
+
+// onPong is called on the loop for every pong received.
+func (p *pinger) onPong(payload []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.waiting || !bytes.Equal(payload, p.payload[:]) {
+		return
+	}
+	p.waiting = false
+	if p.expire != nil {
+		p.expire.Stop()
+		p.expire = nil
+	}
+}
+
+// timedOut fails the session when the pong did not come.
+func (p *pinger) timedOut() {
+	p.mu.Lock()
+	fire := p.waiting && !p.stopped
+	if fire {
+		p.stopped = true
+		if p.tick != nil {
+			p.tick.Stop()
+		}
+	}
+	p.mu.Unlock()
+	if fire {
+		p.s.fail(frame.CloseInternalError, "ping timeout", ErrPingTimeout)
+	}
+}
+
+// Stop cancels the pinger's timers.
+func (p *pinger) Stop() {
+	p.mu.Lock()
+	p.stopped = true
+	if p.tick != nil {
+		p.tick.Stop()
+	}
+	if p.expire != nil {
+		p.expire.Stop()
+	}
+	p.mu.Unlock()
+	p.s.pongHook.CompareAndSwap(p, nil)
+}

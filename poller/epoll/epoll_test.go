@@ -1,0 +1,31 @@
+//go:build linux
+
+package epoll
+
+import (
+	"testing"
+
+	"github.com/rawws/rawws/poller"
+	"github.com/rawws/rawws/poller/pollertest"
+)
+
+func newEngine(t testing.TB, cfg poller.Config) poller.Engine {
+	eng, err := poller.New(Name, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
+}
+
+// TestSuite runs the shared backend suite. The epoll backend keeps no
+// goroutine per connection, so the many-connections test runs the full
+// 19,000 even under the race detector (500 with -short).
+func TestSuite(t *testing.T) {
+	opts := pollertest.Options{PauseStopsReading: true}
+	if !testing.Short() {
+		opts.ManyConns = 19000
+	}
+	pollertest.Run(t, newEngine, opts)
+}
+
+func BenchmarkEcho(b *testing.B) { pollertest.BenchmarkEcho(b, newEngine) }

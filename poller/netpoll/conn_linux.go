@@ -1,0 +1,684 @@
+package netpoll
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/cloudwego/netpoll"
+	"golang.org/x/sys/unix"
+
+	"github.com/rawws/rawws/poller"
+)
+
+const (
+	// chunkSize is the size of the pooled chunks a write backlog is
+	// copied into; larger writes get a chunk of their own.
+	chunkSize = 16 << 10
+	// keepCarry is the largest carry buffer kept once it is empty.
+	keepCarry = 16 << 10
+	// maxIov bounds one writev (the kernel's IOV_MAX is 1024).
+	maxIov = 1024
+)
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
+
+func getChunk() []byte { return (*chunkPool.Get().(*[]byte))[:0] }
+
+func putChunk(b []byte) {
+	if cap(b) == chunkSize {
+		b = b[:0]
+		chunkPool.Put(&b)
+	}
+}
+
+// conn implements poller.Conn on a netpoll.Connection.
+//
+// Handler calls are serialized by the busy flag: whoever sets it (netpoll's
+// OnRequest task, or a goroutine started by ResumeRead, SetHandler, the
+// close callback or Adopt) runs every pending event, and others only leave
+// flags for it. Nobody ever waits for busy.
+type conn struct {
+	e            *engine
+	nc           netpoll.Connection
+	fd           int
+	laddr, raddr net.Addr
+
+	mu       sync.Mutex
+	h        poller.Handler
+	offered  poller.Handler // who saw carry last
+	userCtx  any
+	busy     bool   // a goroutine is running handler events
+	opened   bool   // OnOpen ran (or is running)
+	paused   bool   // PauseRead
+	reoffer  bool   // offer carry again although nothing new arrived
+	fresh    bool   // carry holds bytes not offered yet
+	carry    []byte // unconsumed input; only the busy goroutine touches it while busy
+	inbox    []byte // input that arrived while busy, merged into carry by the runner
+	closing  bool   // Close was called or netpoll closed the socket
+	closeErr error  // what OnClose reports
+	closeDue bool   // netpoll finished closing: deliver OnClose
+	done     bool   // OnClose ran
+
+	wmu      sync.Mutex
+	wclosed  bool  // no new writes (CloseWrite, Close, failure)
+	fdClosed bool  // the descriptor is or is about to be closed: never touch fd
+	failed   error // what Flush reports; nil after a clean close
+	writing  bool  // the backlog goroutine runs
+	wantFIN  bool  // shut the write side down once the queue is empty
+	queue    [][]byte
+	queued   int // bytes in queue
+	inflight int // bytes the backlog goroutine took and has not finished
+	enq      uint64
+	written  uint64
+	progress chan struct{}
+	iov      [8]unix.Iovec // scratch for small direct writevs, under wmu
+}
+
+// start wraps the descriptor fd in a netpoll connection and registers it.
+// On failure fd is closed.
+func (e *engine) start(fd int, laddr, raddr net.Addr, buffered []byte, h poller.Handler) (*conn, error) {
+	nc, err := netpoll.NewFDConnection(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("netpoll: register fd: %w", err)
+	}
+	c := &conn{e: e, nc: nc, fd: fd, laddr: laddr, raddr: raddr, h: h}
+	if len(buffered) > 0 {
+		c.carry = append([]byte(nil), buffered...)
+		c.fresh = true
+	}
+	// Registered after netpoll's own finalizer, so it runs before the
+	// descriptor is closed: that is where writes to fd are fenced off.
+	nc.AddCloseCallback(c.onClosed)
+	if !e.track(c) {
+		c.opened, c.done = true, true // never seen by the handler
+		nc.Close()
+		return nil, fmt.Errorf("netpoll: %w", poller.ErrClosed)
+	}
+	nc.SetOnRequest(func(context.Context, netpoll.Connection) error {
+		c.onRequest()
+		return nil
+	})
+	if !nc.IsActive() {
+		// netpoll saw the peer go before any callback was set and will
+		// not run the close callbacks by itself.
+		nc.Close()
+	}
+	return c, nil
+}
+
+func (c *conn) LocalAddr() net.Addr  { return c.laddr }
+func (c *conn) RemoteAddr() net.Addr { return c.raddr }
+
+func (c *conn) SetContext(v any) {
+	c.mu.Lock()
+	c.userCtx = v
+	c.mu.Unlock()
+}
+
+func (c *conn) Context() any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.userCtx
+}
+
+func (c *conn) AfterFunc(d time.Duration, f func()) poller.Timer {
+	return c.e.wheel.AfterFunc(d, f)
+}
+
+// open delivers OnOpen unless a runner already did or is doing it.
+func (c *conn) open() {
+	c.mu.Lock()
+	if c.busy || c.opened {
+		c.mu.Unlock()
+		return
+	}
+	c.busy = true
+	c.mu.Unlock()
+	c.run()
+}
+
+// kickLocked starts a runner for pending work if none runs; mu is held.
+// The runner is a new goroutine: the caller may hold its own locks.
+func (c *conn) kickLocked() {
+	if c.busy || c.done {
+		return
+	}
+	if c.closeDue || (!c.paused && len(c.carry) > 0) {
+		c.busy = true
+		go c.run()
+	}
+}
+
+func (c *conn) PauseRead() {
+	c.mu.Lock()
+	c.paused = true
+	c.mu.Unlock()
+}
+
+func (c *conn) ResumeRead() {
+	c.mu.Lock()
+	if c.paused {
+		c.paused = false
+		c.reoffer = true
+		c.kickLocked()
+	}
+	c.mu.Unlock()
+}
+
+func (c *conn) SetHandler(h poller.Handler) {
+	if h == nil {
+		panic("netpoll: SetHandler(nil)")
+	}
+	c.mu.Lock()
+	c.h = h
+	c.kickLocked()
+	c.mu.Unlock()
+}
+
+// onRequest runs on netpoll's task for this connection whenever its input
+// buffer is not empty. It always empties that buffer (netpoll would call it
+// again in a loop otherwise), offering the bytes in place when it can.
+func (c *conn) onRequest() {
+	r := c.nc.Reader()
+	n := r.Len()
+	if n == 0 {
+		return
+	}
+	c.mu.Lock()
+	if c.busy || c.paused || !c.opened || len(c.carry) > 0 || c.closing {
+		var overflow bool
+		if !c.closing {
+			p, _ := r.Peek(n)
+			if len(c.carry)+len(c.inbox)+n > c.e.cfg.MaxInput {
+				overflow = true
+			} else if c.busy {
+				c.inbox = append(c.inbox, p...)
+			} else {
+				c.carry = append(c.carry, p...)
+				c.fresh = true
+			}
+		}
+		r.Skip(n)
+		r.Release()
+		start := !overflow && !c.busy && !c.closing
+		if start {
+			c.busy = true
+		}
+		c.mu.Unlock()
+		if overflow {
+			c.CloseWithError(fmt.Errorf("netpoll: more than %d unconsumed bytes: %w", c.e.cfg.MaxInput, poller.ErrInputLimit))
+		}
+		if start {
+			c.run()
+		}
+		return
+	}
+	// Fast path: offer netpoll's bytes without copying them.
+	c.busy = true
+	h := c.h
+	c.mu.Unlock()
+	p, _ := r.Peek(n)
+	k := clamp(h.OnData(c, p), n)
+	var overflow bool
+	c.mu.Lock()
+	c.offered = h
+	if k < n {
+		if n-k > c.e.cfg.MaxInput {
+			overflow = true
+		} else {
+			c.carry = append(c.carry, p[k:]...)
+		}
+	}
+	c.mu.Unlock()
+	r.Skip(n)
+	r.Release()
+	if overflow {
+		c.CloseWithError(fmt.Errorf("netpoll: more than %d unconsumed bytes: %w", c.e.cfg.MaxInput, poller.ErrInputLimit))
+	}
+	c.run()
+}
+
+func clamp(k, n int) int {
+	return min(max(k, 0), n)
+}
+
+// run delivers every pending event; the caller set busy. It returns with
+// busy cleared, or for good once OnClose ran.
+func (c *conn) run() {
+	c.mu.Lock()
+	for {
+		if !c.opened {
+			c.opened = true
+			h := c.h
+			c.mu.Unlock()
+			h.OnOpen(c)
+			c.mu.Lock()
+			continue
+		}
+		if len(c.inbox) > 0 {
+			c.carry = append(c.carry, c.inbox...)
+			c.inbox = c.inbox[:0]
+			c.fresh = true
+		}
+		if c.closeDue {
+			c.done = true
+			h, err := c.h, c.closeErr
+			c.carry, c.inbox = nil, nil
+			c.mu.Unlock()
+			h.OnClose(c, err)
+			c.e.remove(c)
+			return
+		}
+		h := c.h
+		if c.paused || c.closing || len(c.carry) == 0 || !(c.fresh || c.reoffer || h != c.offered) {
+			break
+		}
+		c.fresh, c.reoffer = false, false
+		buf := c.carry
+		c.mu.Unlock()
+		k := clamp(h.OnData(c, buf), len(buf))
+		c.mu.Lock()
+		c.offered = h
+		rest := copy(c.carry, c.carry[k:])
+		c.carry = c.carry[:rest]
+		if rest == 0 && cap(c.carry) > keepCarry {
+			c.carry = nil
+		}
+	}
+	c.busy = false
+	c.mu.Unlock()
+}
+
+// onClosed is netpoll's close callback: it runs once, after any OnRequest
+// task ended and before netpoll closes the descriptor.
+func (c *conn) onClosed(netpoll.Connection) error {
+	c.mu.Lock()
+	byPeer := !c.closing
+	if byPeer {
+		c.closing = true
+		c.closeErr = io.EOF
+		if soErr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && soErr != 0 {
+			c.closeErr = fmt.Errorf("netpoll: %w", syscall.Errno(soErr))
+		}
+	}
+	cause := c.closeErr
+	c.mu.Unlock()
+
+	c.wmu.Lock()
+	c.fdClosed = true
+	c.wclosed = true
+	if byPeer && c.failed == nil && c.written < c.enq {
+		// Bytes were still waiting for a full socket: they are lost.
+		if cause == io.EOF {
+			cause = io.ErrUnexpectedEOF
+		}
+		c.failed = fmt.Errorf("netpoll: peer closed with %d bytes unwritten: %w", c.enq-c.written, cause)
+	}
+	c.dropQueueLocked()
+	c.wmu.Unlock()
+
+	c.mu.Lock()
+	c.closeDue = true
+	c.kickLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *conn) Close() error { return c.CloseWithError(nil) }
+
+func (c *conn) CloseWithError(err error) error {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return fmt.Errorf("netpoll: close: %w", poller.ErrClosed)
+	}
+	c.closing = true
+	c.closeErr = err
+	c.mu.Unlock()
+	c.wmu.Lock()
+	c.wclosed = true
+	if c.failed == nil {
+		c.failed = err
+	}
+	c.dropQueueLocked()
+	c.wmu.Unlock()
+	// netpoll runs the close callbacks now, or when the running OnRequest
+	// task ends.
+	c.nc.Close()
+	return nil
+}
+
+// dropQueueLocked forgets queued output and wakes waiters; wmu is held.
+func (c *conn) dropQueueLocked() {
+	for i, b := range c.queue {
+		putChunk(b)
+		c.queue[i] = nil
+	}
+	c.queue = c.queue[:0]
+	c.queued = 0
+	c.notifyLocked()
+}
+
+// notifyLocked wakes Flush callers; wmu is held.
+func (c *conn) notifyLocked() {
+	if c.progress != nil {
+		close(c.progress)
+		c.progress = nil
+	}
+}
+
+func (c *conn) CloseWrite() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wclosed {
+		return fmt.Errorf("netpoll: close write: %w", poller.ErrClosed)
+	}
+	c.wclosed = true
+	if c.writing || len(c.queue) > 0 {
+		c.wantFIN = true
+		return nil
+	}
+	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+		return fmt.Errorf("netpoll: close write: %w", err)
+	}
+	return nil
+}
+
+func (c *conn) Buffered() int {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.queued + c.inflight
+}
+
+// admitLocked checks that n more bytes may be written; wmu is held.
+func (c *conn) admitLocked(n int) error {
+	if c.wclosed {
+		return fmt.Errorf("netpoll: write: %w", poller.ErrClosed)
+	}
+	if c.queued+c.inflight+n > c.e.cfg.MaxOutput {
+		return fmt.Errorf("netpoll: write of %d bytes with %d queued: %w", n, c.queued+c.inflight, poller.ErrOutputLimit)
+	}
+	return nil
+}
+
+func (c *conn) Write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	c.wmu.Lock()
+	if err := c.admitLocked(len(b)); err != nil {
+		c.wmu.Unlock()
+		return 0, err
+	}
+	c.enq += uint64(len(b))
+	if c.writing || len(c.queue) > 0 {
+		c.appendLocked(b)
+		c.wmu.Unlock()
+		return len(b), nil
+	}
+	n, err := c.writeFD(b)
+	c.written += uint64(n)
+	if err != nil {
+		c.wmu.Unlock()
+		return 0, c.failWrite(err)
+	}
+	if n < len(b) {
+		c.appendLocked(b[n:])
+		c.startBacklogLocked()
+	}
+	c.wmu.Unlock()
+	return len(b), nil
+}
+
+func (c *conn) Writev(bufs [][]byte) (int, error) {
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	if total == 0 {
+		return 0, nil
+	}
+	c.wmu.Lock()
+	if err := c.admitLocked(total); err != nil {
+		c.wmu.Unlock()
+		return 0, err
+	}
+	c.enq += uint64(total)
+	if c.writing || len(c.queue) > 0 {
+		for _, b := range bufs {
+			c.appendLocked(b)
+		}
+		c.wmu.Unlock()
+		return total, nil
+	}
+	n, err := c.writevFD(bufs)
+	c.written += uint64(n)
+	if err != nil {
+		c.wmu.Unlock()
+		return 0, c.failWrite(err)
+	}
+	if n < total {
+		for _, b := range bufs {
+			if n >= len(b) {
+				n -= len(b)
+				continue
+			}
+			c.appendLocked(b[n:])
+			n = 0
+		}
+		c.startBacklogLocked()
+	}
+	c.wmu.Unlock()
+	return total, nil
+}
+
+// failWrite closes the connection after a failed direct write.
+func (c *conn) failWrite(err error) error {
+	err = fmt.Errorf("netpoll: write: %w", err)
+	c.wmu.Lock()
+	if c.failed == nil {
+		c.failed = err
+	}
+	c.wmu.Unlock()
+	c.CloseWithError(err)
+	return err
+}
+
+// writeFD writes b to the non-blocking socket; wmu is held, so the close
+// callback cannot let netpoll close fd meanwhile. A full socket is n < len(b)
+// with a nil error.
+func (c *conn) writeFD(b []byte) (int, error) {
+	if c.fdClosed {
+		return 0, poller.ErrClosed
+	}
+	for {
+		n, err := unix.Write(c.fd, b)
+		switch err {
+		case nil:
+			return n, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, nil
+		}
+		return 0, err
+	}
+}
+
+// writevFD is writeFD for several buffers, without allocating for up to
+// len(c.iov) of them.
+func (c *conn) writevFD(bufs [][]byte) (int, error) {
+	if c.fdClosed {
+		return 0, poller.ErrClosed
+	}
+	total := 0
+	for i := 0; i < len(bufs); {
+		var iov []unix.Iovec
+		if len(bufs)-i <= len(c.iov) {
+			iov = c.iov[:0]
+		} else {
+			iov = make([]unix.Iovec, 0, min(len(bufs)-i, maxIov))
+		}
+		want, j := 0, i
+		for ; j < len(bufs) && len(iov) < cap(iov); j++ {
+			if b := bufs[j]; len(b) > 0 {
+				iov = append(iov, unix.Iovec{Base: &b[0]})
+				iov[len(iov)-1].SetLen(len(b))
+				want += len(b)
+			}
+		}
+		n, err := writev(c.fd, iov)
+		clear(iov)
+		if err != nil {
+			if err == unix.EAGAIN {
+				return total, nil
+			}
+			return total, err
+		}
+		total += n
+		if n < want {
+			return total, nil
+		}
+		i = j
+	}
+	return total, nil
+}
+
+// writev is the raw system call (unix.Writev allocates its iovecs).
+func writev(fd int, iov []unix.Iovec) (int, error) {
+	if len(iov) == 0 {
+		return 0, nil
+	}
+	for {
+		n, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, e
+		}
+		return int(n), nil
+	}
+}
+
+// appendLocked copies b to the queue, filling the last chunk first.
+func (c *conn) appendLocked(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	c.queued += len(b)
+	if k := len(c.queue); k > 0 {
+		last := c.queue[k-1]
+		if cap(last) == chunkSize && len(last)+len(b) <= chunkSize {
+			c.queue[k-1] = append(last, b...)
+			return
+		}
+	}
+	var chunk []byte
+	if len(b) <= chunkSize {
+		chunk = getChunk()
+	} else {
+		chunk = make([]byte, 0, len(b))
+	}
+	c.queue = append(c.queue, append(chunk, b...))
+}
+
+func (c *conn) startBacklogLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.backlog()
+	}
+}
+
+// backlog writes what a full socket did not take. It is the only user of
+// netpoll's Writer, whose Flush parks this goroutine (never a loop) until
+// netpoll's poller has drained the socket.
+func (c *conn) backlog() {
+	w := c.nc.Writer()
+	c.wmu.Lock()
+	for !c.fdClosed && len(c.queue) > 0 {
+		batch := c.queue
+		c.queue = nil
+		c.inflight = c.queued
+		c.queued = 0
+		// Appending to netpoll's buffer happens under wmu: the close
+		// callback takes wmu before netpoll frees that buffer.
+		var err error
+		for _, b := range batch {
+			if _, err = w.WriteBinary(b); err != nil {
+				break
+			}
+		}
+		c.wmu.Unlock()
+		if err == nil {
+			err = w.Flush()
+		}
+		c.wmu.Lock()
+		c.inflight = 0
+		if err != nil {
+			// netpoll may still reference the chunks: do not recycle.
+			c.wmu.Unlock()
+			if !c.nc.IsActive() {
+				c.wmu.Lock()
+				break
+			}
+			c.failWrite(err)
+			c.wmu.Lock()
+			break
+		}
+		for _, b := range batch {
+			c.written += uint64(len(b))
+			putChunk(b)
+		}
+		c.notifyLocked()
+	}
+	if c.wantFIN && !c.fdClosed {
+		c.wantFIN = false
+		unix.Shutdown(c.fd, unix.SHUT_WR)
+	}
+	c.writing = false
+	c.notifyLocked()
+	c.wmu.Unlock()
+}
+
+// Flush waits until the bytes accepted before the call are written; see
+// poller.Conn.
+func (c *conn) Flush(ctx context.Context) error {
+	c.wmu.Lock()
+	target := c.enq
+	for {
+		if c.written >= target {
+			c.wmu.Unlock()
+			return nil
+		}
+		if c.failed != nil {
+			err := c.failed
+			c.wmu.Unlock()
+			return fmt.Errorf("netpoll: flush: %w", err)
+		}
+		if c.fdClosed || (c.wclosed && !c.writing && len(c.queue) == 0) {
+			// Closed cleanly: the rest was dropped on purpose.
+			c.wmu.Unlock()
+			return nil
+		}
+		if c.progress == nil {
+			c.progress = make(chan struct{})
+		}
+		ch := c.progress
+		c.wmu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("netpoll: flush: %w", ctx.Err())
+		}
+		c.wmu.Lock()
+	}
+}
+

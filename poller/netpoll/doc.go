@@ -1,0 +1,40 @@
+// Package netpoll is the default poller backend on Linux, built on
+// github.com/cloudwego/netpoll v0.7.2: netpoll's pollers read every socket
+// into its own buffer and run the handler on a pooled goroutine only while
+// bytes are there, so an idle connection owns no goroutine.
+//
+// Import it for its side effect and select it by name:
+//
+//	import _ "github.com/rawws/rawws/poller/netpoll"
+//	eng, err := poller.New("netpoll", poller.Config{})
+//
+// What this backend adds on top of netpoll, and why:
+//
+//   - Reads never block: the handler is offered exactly the bytes netpoll
+//     has buffered. Bytes it leaves unconsumed move to a small per-connection
+//     carry buffer and netpoll's buffer is always emptied, because netpoll
+//     calls OnRequest in a loop for as long as its buffer is not empty.
+//   - netpoll cannot stop reading a socket. While paused the bytes pile up
+//     in the carry buffer; past Config.MaxInput the connection is closed
+//     with poller.ErrInputLimit.
+//   - Writes never block the caller or the loop. Whoever finds the writer
+//     idle writes straight to the non-blocking socket (one writev, under a
+//     per-connection lock so a concurrent close cannot recycle the fd);
+//     what the kernel does not take is queued, and one goroutine per
+//     connection with a backlog hands it to netpoll, whose Flush waits for
+//     the socket to drain. netpoll's Writer is only ever used by that
+//     goroutine, so it never reports ErrConcurrentAccess.
+//   - Accepting runs in one goroutine per listener with accept4 on Go's
+//     poller (the listener is any net.Listener with a file descriptor), so
+//     Shutdown can wait for live connections instead of netpoll's server
+//     closing the idle ones. Adopt and Dial duplicate the descriptor of a
+//     *net.TCPConn or *net.UnixConn; other net.Conns (TLS, pipes) are
+//     refused with errors.ErrUnsupported: use the std backend for them.
+//   - Addresses are recorded at accept or adopt time, so they are never nil.
+//   - When the peer closes, netpoll closes the socket at once: bytes still
+//     queued behind a full socket at that moment are lost (bytes written
+//     directly, the usual case, are already in the kernel).
+//
+// netpoll's pollers are shared by the whole process; Config.Loops is
+// ignored (netpoll sizes them from GOMAXPROCS).
+package netpoll

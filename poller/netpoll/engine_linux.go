@@ -1,0 +1,298 @@
+package netpoll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rawws/rawws/internal/wheel"
+	"github.com/rawws/rawws/poller"
+)
+
+// Name is the name the backend registers under.
+const Name = "netpoll"
+
+func init() {
+	poller.Register(Name, func(cfg poller.Config) (poller.Engine, error) {
+		return NewEngine(cfg), nil
+	})
+}
+
+// engine implements poller.Engine.
+type engine struct {
+	cfg   poller.Config
+	wheel *wheel.Wheel
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	lns      map[net.Listener]struct{}
+	shutdown bool
+	idle     chan struct{} // closed and cleared when conns becomes empty
+
+	accepting sync.WaitGroup // Serve loops
+}
+
+// NewEngine returns a netpoll engine; cfg's zero fields take their defaults.
+func NewEngine(cfg poller.Config) poller.Engine {
+	cfg = cfg.WithDefaults()
+	return &engine{
+		cfg:   cfg,
+		wheel: wheel.New(cfg.Tick),
+		conns: make(map[*conn]struct{}),
+		lns:   make(map[net.Listener]struct{}),
+	}
+}
+
+func (e *engine) Name() string { return Name }
+
+func (e *engine) AfterFunc(d time.Duration, f func()) poller.Timer {
+	return e.wheel.AfterFunc(d, f)
+}
+
+// Serve accepts with accept4 whenever Go's poller reports the listener
+// readable, and hands each socket straight to netpoll.
+func (e *engine) Serve(ln net.Listener, h poller.Handler) error {
+	if h == nil {
+		return errors.New("netpoll: serve: nil handler")
+	}
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("netpoll: serve on %T: %w", ln, errors.ErrUnsupported)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("netpoll: serve: %w", err)
+	}
+	e.mu.Lock()
+	if e.shutdown {
+		e.mu.Unlock()
+		return fmt.Errorf("netpoll: serve: %w", poller.ErrClosed)
+	}
+	e.lns[ln] = struct{}{}
+	e.accepting.Add(1)
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.lns, ln)
+		e.mu.Unlock()
+		e.accepting.Done()
+	}()
+	network := ln.Addr().Network()
+	var backoff time.Duration
+	for {
+		var nfd int
+		var sa unix.Sockaddr
+		var aerr error
+		err := rc.Read(func(fd uintptr) bool {
+			for {
+				nfd, sa, aerr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+				if aerr != unix.EINTR {
+					return aerr != unix.EAGAIN
+				}
+			}
+		})
+		if err == nil {
+			err = aerr
+		}
+		if err != nil {
+			e.mu.Lock()
+			down := e.shutdown
+			e.mu.Unlock()
+			switch {
+			case down:
+				return fmt.Errorf("netpoll: serve: %w", poller.ErrClosed)
+			case errors.Is(err, unix.ECONNABORTED):
+				continue
+			case errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM):
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("netpoll: accept: %w", err)
+		}
+		backoff = 0
+		raddr := sockaddrToAddr(network, sa)
+		var laddr net.Addr
+		if lsa, err := unix.Getsockname(nfd); err == nil {
+			laddr = sockaddrToAddr(network, lsa)
+		} else {
+			laddr = ln.Addr()
+		}
+		if network == "tcp" {
+			unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		}
+		c, err := e.start(nfd, laddr, raddr, nil, h)
+		if err != nil {
+			continue // start closed the descriptor
+		}
+		// OnOpen is quick by contract; running it here saves a goroutine.
+		c.open()
+	}
+}
+
+// sockaddrToAddr converts an accept or getsockname result.
+func sockaddrToAddr(network string, sa unix.Sockaddr) net.Addr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)))
+	case *unix.SockaddrInet6:
+		a := netip.AddrFrom16(sa.Addr)
+		if sa.ZoneId != 0 {
+			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
+				a = a.WithZone(ifi.Name)
+			} else {
+				a = a.WithZone(strconv.Itoa(int(sa.ZoneId)))
+			}
+		}
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, uint16(sa.Port)))
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Name: sa.Name, Net: network}
+	}
+	return unknownAddr(network)
+}
+
+// unknownAddr stands in for an address the kernel did not report.
+type unknownAddr string
+
+func (a unknownAddr) Network() string { return string(a) }
+func (a unknownAddr) String() string  { return "unknown" }
+
+// Adopt takes over a *net.TCPConn or *net.UnixConn: its descriptor is
+// duplicated for netpoll and nc is closed.
+func (e *engine) Adopt(nc net.Conn, buffered []byte, h poller.Handler) (poller.Conn, error) {
+	if h == nil {
+		return nil, errors.New("netpoll: adopt: nil handler")
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("netpoll: adopt %T: %w (use the std backend)", nc, errors.ErrUnsupported)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("netpoll: adopt: %w", err)
+	}
+	nfd := -1
+	var derr error
+	err = rc.Control(func(fd uintptr) {
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("netpoll: adopt: dup: %w", err)
+	}
+	laddr, raddr := nc.LocalAddr(), nc.RemoteAddr()
+	if laddr == nil {
+		laddr = unknownAddr("unknown")
+	}
+	if raddr == nil {
+		raddr = unknownAddr("unknown")
+	}
+	nc.Close()
+	c, err := e.start(nfd, laddr, raddr, buffered, h)
+	if err != nil {
+		return nil, err
+	}
+	go c.open()
+	return c, nil
+}
+
+func (e *engine) Dial(ctx context.Context, network, address string, h poller.Handler) (poller.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, fmt.Errorf("netpoll: dial: %w", err)
+	}
+	c, err := e.Adopt(nc, nil, h)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// track adds c unless the engine is shutting down.
+func (e *engine) track(c *conn) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.shutdown {
+		return false
+	}
+	e.conns[c] = struct{}{}
+	return true
+}
+
+// remove forgets a connection whose OnClose has run.
+func (e *engine) remove(c *conn) {
+	e.mu.Lock()
+	delete(e.conns, c)
+	if len(e.conns) == 0 && e.idle != nil {
+		close(e.idle)
+		e.idle = nil
+	}
+	e.mu.Unlock()
+}
+
+// idleChan returns a channel closed once no connection is left (nil if
+// none is left now).
+func (e *engine) idleChan() chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.conns) == 0 {
+		return nil
+	}
+	if e.idle == nil {
+		e.idle = make(chan struct{})
+	}
+	return e.idle
+}
+
+// Shutdown closes the listeners, waits for the connections to close, then
+// closes the rest and waits for their OnClose calls.
+func (e *engine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	e.shutdown = true
+	for ln := range e.lns {
+		ln.Close()
+	}
+	e.mu.Unlock()
+	e.accepting.Wait()
+	var err error
+	if idle := e.idleChan(); idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			err = fmt.Errorf("netpoll: shutdown: %w", ctx.Err())
+		}
+	}
+	e.mu.Lock()
+	left := make([]*conn, 0, len(e.conns))
+	for c := range e.conns {
+		left = append(left, c)
+	}
+	e.mu.Unlock()
+	for _, c := range left {
+		c.CloseWithError(fmt.Errorf("netpoll: engine shut down: %w", poller.ErrClosed))
+	}
+	if idle := e.idleChan(); idle != nil {
+		<-idle
+	}
+	e.wheel.Close()
+	return err
+}
+
+func (e *engine) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	e.Shutdown(ctx)
+	return nil
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package pollertest
+
+const raceEnabled = false

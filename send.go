@@ -1,0 +1,246 @@
+package rawws
+
+import (
+	"context"
+	"fmt"
+	"unsafe"
+
+	"github.com/rawws/rawws/frame"
+)
+
+// Send queues f for writing. Ownership of f.Payload passes to the session
+// until the frame is written (a Flush that returns says it was): the caller
+// must not modify it meanwhile. Nothing is copied for unmasked frames.
+//
+// In channel mode Send blocks while the outgoing queue is full
+// (Options.OutgoingFrames frames or Options.OutgoingBytes bytes held while
+// the socket is busy) until there is room, ctx ends (ctx.Err is returned,
+// nothing queued) or the session closes. In event mode it never blocks: at
+// the cap it applies Options.QueueFull and returns ErrQueueFull.
+//
+// It fails with ErrClosed once the session is closing: after Close,
+// Terminate, a Close frame was queued (so frames after a Close never reach
+// the wire), or the connection is gone. Queueing a Close frame closes the
+// session for sending and arms Options.CloseTimeout.
+func (s *Session) Send(ctx context.Context, f frame.Frame) error {
+	return s.send(ctx, f, s.mode == modeChannel, false)
+}
+
+// SendCopy is Send for callers that cannot give the payload up (such as a
+// payload handed to an event callback): when the frame cannot be written at
+// once, its payload is copied into a pooled buffer. The caller may reuse
+// f.Payload as soon as SendCopy returns.
+func (s *Session) SendCopy(ctx context.Context, f frame.Frame) error {
+	return s.send(ctx, f, s.mode == modeChannel, true)
+}
+
+// WriteMessage sends payload as one final frame of type op, copying it when
+// it cannot be written at once (see SendCopy). It suits echoing a payload
+// received in an event callback.
+func (s *Session) WriteMessage(ctx context.Context, op frame.Opcode, payload []byte) error {
+	return s.SendCopy(ctx, frame.Frame{Fin: true, Opcode: op, Payload: payload})
+}
+
+// SendText sends text as one final text frame, without copying it.
+func (s *Session) SendText(ctx context.Context, text string) error {
+	// The writer only ever reads an unmasked payload, and masking copies
+	// first, so aliasing the string's bytes is safe.
+	return s.Send(ctx, frame.Frame{Fin: true, Opcode: frame.OpText, Payload: unsafe.Slice(unsafe.StringData(text), len(text))})
+}
+
+// SendBinary sends b as one final binary frame; ownership as with Send.
+func (s *Session) SendBinary(ctx context.Context, b []byte) error {
+	return s.Send(ctx, frame.Frame{Fin: true, Opcode: frame.OpBinary, Payload: b})
+}
+
+// fullLocked reports whether a frame of n payload bytes must wait. A frame
+// larger than the byte cap is admitted into an empty queue so it can be
+// sent at all. mu is held.
+func (s *Session) fullLocked(n int) bool {
+	if len(s.q) >= s.opts.OutgoingFrames {
+		return true
+	}
+	return len(s.q) > 0 && s.qbytes+n > s.opts.OutgoingBytes
+}
+
+// send queues f; block says whether to wait for room, copyPayload whether
+// the caller keeps f.Payload.
+func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bool) error {
+	s.mu.Lock()
+	for {
+		if s.sendClosed {
+			s.mu.Unlock()
+			return fmt.Errorf("rawws: send %v: %w", f.Opcode, ErrClosed)
+		}
+		if !s.fullLocked(len(f.Payload)) {
+			break
+		}
+		if !block {
+			s.mu.Unlock()
+			if s.opts.QueueFull == QueueFullClose {
+				s.fail(frame.ClosePolicyViolation, "outgoing queue full", ErrQueueFull)
+			}
+			return ErrQueueFull
+		}
+		w := s.waitChanLocked()
+		s.mu.Unlock()
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
+	}
+	var pooled *[]byte
+	writeNow := !s.writing && s.conn != nil
+	if copyPayload && !writeNow && len(f.Payload) > 0 {
+		// The frame will wait for the writer: it needs bytes of its own.
+		pooled = getBuf(len(f.Payload))
+		p := (*pooled)[:len(f.Payload)]
+		copy(p, f.Payload)
+		f.Payload = p
+	}
+	s.pushLocked(f, pooled)
+	if writeNow {
+		s.writing = true
+		s.mu.Unlock()
+		// The frame goes out in this call's first Writev, which copies or
+		// writes it before returning: no copy was needed above.
+		s.writeLoop(false)
+		return nil
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// pushLocked appends f to the queue. mu is held.
+func (s *Session) pushLocked(f frame.Frame, pooled *[]byte) {
+	s.enqSeq++
+	s.q = append(s.q, outFrame{f: f, pooled: pooled, seq: s.enqSeq})
+	s.qbytes += len(f.Payload)
+	if f.Opcode == frame.OpClose {
+		s.closeQueued = true
+		s.sendClosed = true
+		s.armCloseTimerLocked()
+	}
+}
+
+// maxControlBacklog bounds the control frames (pongs, closes) the loop may
+// queue beyond Options.OutgoingFrames when the peer sends pings but does not
+// read our answers.
+const maxControlBacklog = 32
+
+// enqueueControl queues a control frame from the loop without blocking,
+// copying payload. Control frames skip the frame cap so a pong is never
+// dropped, up to maxControlBacklog extra frames; past that the peer is
+// flooding us and the connection is closed. It reports whether the frame
+// was queued.
+func (s *Session) enqueueControl(op frame.Opcode, payload []byte) bool {
+	s.mu.Lock()
+	if s.sendClosed {
+		s.mu.Unlock()
+		return false
+	}
+	if len(s.q) >= s.opts.OutgoingFrames+maxControlBacklog {
+		c := s.conn
+		if s.err == nil {
+			s.err = ErrQueueFull
+		}
+		s.mu.Unlock()
+		if c != nil {
+			c.CloseWithError(ErrQueueFull)
+		}
+		return false
+	}
+	var pooled *[]byte
+	var p []byte
+	if len(payload) > 0 {
+		pooled = getBuf(len(payload))
+		p = (*pooled)[:len(payload)]
+		copy(p, payload)
+	}
+	s.pushLocked(frame.Frame{Fin: true, Opcode: op, Payload: p}, pooled)
+	start := !s.writing && s.conn != nil
+	if start {
+		s.writing = true
+	}
+	s.mu.Unlock()
+	if start {
+		s.writeLoop(false)
+	}
+	return true
+}
+
+// Flush returns once every frame queued before the call has been written to
+// the socket (not that the peer received it), or when ctx ends (ctx.Err).
+// Once the session is closed it waits for the writer to finish and returns
+// nil. It blocks the calling goroutine; never call it from an event
+// callback.
+func (s *Session) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	target := s.enqSeq
+	for {
+		if s.closed {
+			if !s.writing {
+				s.mu.Unlock()
+				return nil
+			}
+		} else if s.wrSeq >= target && s.conn != nil {
+			c := s.conn
+			s.mu.Unlock()
+			if err := c.Flush(ctx); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				s.mu.Lock()
+				closed := s.closed || s.finDone
+				s.mu.Unlock()
+				if closed {
+					return nil
+				}
+				return fmt.Errorf("rawws: flush: %w", err)
+			}
+			return nil
+		} else if s.wrSeq >= target {
+			s.mu.Unlock()
+			return nil
+		}
+		w := s.waitChanLocked()
+		s.mu.Unlock()
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
+	}
+}
+
+// Buffered is the number of bytes queued and not yet in the socket: held by
+// the session plus queued in the connection.
+func (s *Session) Buffered() int {
+	s.mu.Lock()
+	n, c := s.qbytes, s.conn
+	s.mu.Unlock()
+	if c != nil {
+		n += c.Buffered()
+	}
+	return n
+}
+
+// fail ends the session because of a local decision or a peer's protocol
+// error: it queues a Close frame with code and reason (unless one was
+// queued already), records err as the session's cause, stops reading, and
+// shuts the write side once the Close is written; the connection is closed
+// when the peer closes or after Options.CloseTimeout.
+func (s *Session) fail(code frame.CloseCode, reason string, err error) {
+	s.setErr(err)
+	s.readDead.Store(true)
+	var buf [frame.MaxControlPayload]byte
+	p, perr := frame.AppendCloseReason(buf[:0], frame.CloseReason{Code: code, Text: reason})
+	if perr != nil {
+		p = buf[:0]
+	}
+	s.enqueueControl(frame.OpClose, p)
+	s.Terminate()
+}

@@ -1,0 +1,541 @@
+package rawws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/poller"
+)
+
+// mode is how a session hands frames to the application.
+type mode uint8
+
+const (
+	modeChannel  mode = iota // Incoming channel, raw frames
+	modeFrames               // Handler.OnFrame on the loop, raw frames
+	modeMessages             // MessageHandler.OnMessage on the loop, RFC 6455 rules enforced
+)
+
+// Session is one WebSocket connection: the seed's RawWebSocket. It is a
+// poller.Handler attached to a poller.Conn; the connection's event loop
+// parses frames and hands them over, and writes go through one bounded
+// outgoing queue.
+//
+// A session runs in one of three modes, fixed when it is created:
+//
+//   - channel mode (no handler in Options): raw frames on Incoming, the
+//     seed's API. Goroutines exist only for this session and only while
+//     needed (Outgoing's pump, a stalled delivery, a backlogged writer).
+//   - frame event mode (Options.Handler): raw frames handed to
+//     Handler.OnFrame on the loop.
+//   - message mode (Options.MessageHandler, NewSession): whole messages
+//     handed to MessageHandler.OnMessage on the loop; pings answered, the
+//     close handshake completed, protocol errors answered with their close
+//     codes.
+//
+// Raw means raw in the first two modes: fragments keep Fin=false, ping, pong
+// and close are delivered as frames and nothing is answered automatically
+// (see Ponger and Pinger for opt-in helpers).
+//
+// All methods are safe for concurrent use.
+type Session struct {
+	opts    Options
+	mode    mode
+	handler Handler
+	msgs    MessageHandler
+
+	masking      atomic.Bool
+	maxFrameSize atomic.Int64
+	autoPong     atomic.Bool
+	pongHook     atomic.Pointer[pinger]
+
+	done chan struct{} // closed once the connection is gone
+
+	// Reader state: touched only from the loop's callbacks.
+	conn     poller.Conn
+	parser   frame.Parser
+	hdr      frame.Header
+	inFrame  bool
+	got      int64
+	maskPos  int
+	fbuf     []byte      // payload of a frame that arrived in pieces
+	readDead atomic.Bool // input after a fatal error or a close is discarded
+	msg      msgState
+
+	// Channel mode delivery.
+	incoming chan frame.Frame
+	stalled  atomic.Bool // a frame waits for room in incoming; reading is paused
+	inMu     sync.Mutex
+	inClose  bool // close incoming once the stalled frame is delivered
+	inDone   bool // incoming is closed
+	killed   chan struct{}
+	outOnce  sync.Once
+	outgoing chan frame.Frame
+
+	// Writer state, guarded by mu.
+	mu          sync.Mutex
+	q           []outFrame
+	spare       []outFrame
+	qbytes      int
+	writing     bool   // someone owns the writer role
+	sendClosed  bool   // no more frames are accepted
+	closeQueued bool   // a Close frame is queued or written
+	wantFIN     bool   // shut the write side once the queue is written
+	finDone     bool   // CloseWrite was called
+	closed      bool   // OnClose ran
+	enqSeq      uint64 // frames ever accepted
+	wrSeq       uint64 // frames ever handed to the connection
+	wake        chan struct{}
+	err         error // why the session ended (first cause wins)
+	closeTimer  poller.Timer
+	iov         [][]byte // writer's scratch, owned by whoever is writing
+	hdrs        []byte
+	maskBufs    []*[]byte
+	onWriteIdle func() // test hook
+}
+
+// NewRawSession attaches a session to conn (calling conn.SetHandler) and
+// returns it. Without Options.Handler or Options.MessageHandler it runs in
+// channel mode (frames on Incoming); with one of them, in event mode, and
+// the handler's OnOpen runs before NewRawSession returns, on the calling
+// goroutine. conn must be freshly handed over (e.g. by the HTTP server after
+// the 101 answer); bytes already buffered on it are parsed as frames.
+func NewRawSession(conn poller.Conn, opts Options) *Session {
+	s := newSession(opts)
+	s.attach(conn)
+	conn.SetHandler(s)
+	return s
+}
+
+// NewSession is NewRawSession in message mode with h as the MessageHandler.
+func NewSession(conn poller.Conn, opts Options, h MessageHandler) *Session {
+	opts.MessageHandler = h
+	return NewRawSession(conn, opts)
+}
+
+// newSession builds a session that is not attached to a connection yet.
+func newSession(opts Options) *Session {
+	opts = opts.withDefaults()
+	s := &Session{opts: opts, done: make(chan struct{}), killed: make(chan struct{})}
+	switch {
+	case opts.MessageHandler != nil:
+		s.mode, s.msgs = modeMessages, opts.MessageHandler
+		s.autoPong.Store(true)
+		if opts.Client {
+			s.parser.Masking = frame.MaskForbidden
+		} else {
+			s.parser.Masking = frame.MaskRequired
+		}
+		if opts.MaxFrameSize == 0 && opts.MaxMessageSize > 0 {
+			opts.MaxFrameSize = opts.MaxMessageSize
+		}
+	case opts.Handler != nil:
+		s.mode, s.handler = modeFrames, opts.Handler
+	default:
+		s.mode = modeChannel
+		s.incoming = make(chan frame.Frame, opts.IncomingFrames)
+	}
+	s.masking.Store(opts.Masking)
+	s.maxFrameSize.Store(opts.MaxFrameSize)
+	return s
+}
+
+// attach binds the session to its connection and runs the user's OnOpen
+// (on the loop when the engine calls OnOpen; on the caller's goroutine for
+// NewRawSession, which takes over an already-running connection).
+func (s *Session) attach(c poller.Conn) {
+	if s.setConn(c) {
+		s.openUser()
+	}
+}
+
+// setConn binds the session to c once; sends made before wait in the queue
+// and are written here. It reports whether this call bound it.
+func (s *Session) setConn(c poller.Conn) bool {
+	s.mu.Lock()
+	if s.conn != nil {
+		s.mu.Unlock()
+		return false
+	}
+	s.conn = c
+	start := len(s.q) > 0 && !s.writing
+	if start {
+		s.writing = true
+	}
+	s.mu.Unlock()
+	if start {
+		s.writeLoop(false)
+	}
+	return true
+}
+
+// openUser runs the event handler's OnOpen.
+func (s *Session) openUser() {
+	switch s.mode {
+	case modeFrames:
+		s.handler.OnOpen(s)
+	case modeMessages:
+		s.msgs.OnOpen(s)
+	}
+}
+
+// Conn returns the connection the session runs on (nil before it is
+// attached, which only Dial and UpgradeHTTP callers never observe).
+func (s *Session) Conn() poller.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn
+}
+
+// OnOpen implements poller.Handler; the engine calls it when the session
+// was given to Adopt or Dial.
+func (s *Session) OnOpen(c poller.Conn) {
+	s.setConn(c)
+	s.openUser()
+}
+
+// OnData implements poller.Handler: it parses frames out of b, unmasking
+// payloads in place, and delivers them. It never blocks.
+func (s *Session) OnData(c poller.Conn, b []byte) int {
+	if s.readDead.Load() {
+		return len(b)
+	}
+	if s.stalled.Load() {
+		return 0
+	}
+	return s.read(b)
+}
+
+// OnClose implements poller.Handler: the connection is gone. It wakes every
+// blocked Send and Flush, closes Incoming (after a stalled frame is
+// delivered) and calls the handler's OnClose with Err.
+func (s *Session) OnClose(c poller.Conn, err error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.sendClosed = true
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	if s.err == nil {
+		s.err = err
+	}
+	s.dropQueueLocked()
+	if s.closeTimer != nil {
+		s.closeTimer.Stop()
+		s.closeTimer = nil
+	}
+	s.wakeLocked()
+	cause := s.err
+	s.mu.Unlock()
+	close(s.done)
+	if p := s.pongHook.Load(); p != nil {
+		p.Stop()
+	}
+	s.readDead.Store(true)
+	s.fbuf = nil
+	s.msg.release()
+	switch s.mode {
+	case modeChannel:
+		s.closeIncoming()
+	case modeFrames:
+		s.handler.OnClose(s, cause)
+	case modeMessages:
+		s.msgs.OnClose(s, cause)
+	}
+}
+
+// Done is closed when the session's connection is gone.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err reports why the session ended: nil while it runs and after an orderly
+// end, a *CloseError when the peer sent a Close frame that ended it (message
+// mode), ErrFrameTooBig, ErrMessageTooBig, ErrPingTimeout, a
+// *frame.ProtocolError, the cause given to Close, or the connection's error.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// setErr records why the session ends unless a cause is already known.
+func (s *Session) setErr(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+}
+
+// Masking reports whether frames are masked when written.
+func (s *Session) Masking() bool { return s.masking.Load() }
+
+// SetMasking sets whether frames are masked when written, each with a
+// fresh random key. The flag is read when a frame is written, so frames
+// still queued take the new value.
+func (s *Session) SetMasking(on bool) { s.masking.Store(on) }
+
+// MaxFrameSize is the largest payload a peer's frame may announce (0: no
+// limit).
+func (s *Session) MaxFrameSize() int64 { return s.maxFrameSize.Load() }
+
+// SetMaxFrameSize changes the limit from the next frame header on. A header
+// announcing more is answered with Close 1009 "frame too big" before any of
+// its payload is read, and the session ends with ErrFrameTooBig. n <= 0
+// removes the limit.
+func (s *Session) SetMaxFrameSize(n int64) {
+	if n < 0 {
+		n = 0
+	}
+	s.maxFrameSize.Store(n)
+}
+
+// Incoming returns the channel of frames received, in channel mode (nil in
+// event modes). Each frame owns its payload. The channel holds
+// Options.IncomingFrames frames; while it is full the session stops reading
+// the connection, so TCP pushes back on the peer (on backends that cannot
+// stop reading, the engine's input cap ends the connection instead). It is
+// closed when the connection is gone; drain it or Close the session, or a
+// stalled frame keeps one goroutine waiting.
+func (s *Session) Incoming() <-chan frame.Frame { return s.incoming }
+
+// Outgoing returns a channel whose frames are sent in order as by Send; the
+// first call starts one goroutine for this session that drains it until the
+// channel is closed by the caller or the session ends (frames sent to it
+// then are dropped). The channel holds Options.OutgoingFrames frames.
+// Ownership of each payload passes to the session as with Send.
+func (s *Session) Outgoing() chan<- frame.Frame {
+	s.outOnce.Do(func() {
+		s.outgoing = make(chan frame.Frame, s.opts.OutgoingFrames)
+		go s.pumpOutgoing()
+	})
+	return s.outgoing
+}
+
+func (s *Session) pumpOutgoing() {
+	ctx := doneContext{s.done}
+	for {
+		select {
+		case f, ok := <-s.outgoing:
+			if !ok {
+				return
+			}
+			if err := s.send(ctx, f, true, false); err != nil && !errors.Is(err, ErrClosed) {
+				// The session is failing; keep draining so senders never block.
+				continue
+			}
+		case <-s.done:
+			// Drop what is left; senders must not block on a dead session.
+			for {
+				select {
+				case _, ok := <-s.outgoing:
+					if !ok {
+						return
+					}
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// deliver hands a complete frame to the application. In channel mode it
+// takes ownership of payload (copying it when view is true, i.e. when it
+// points into the loop's buffer). It reports false when the frame could not
+// be delivered now and reading must stop (channel mode, Incoming full).
+func (s *Session) deliver(f frame.Frame, view bool) bool {
+	switch f.Opcode {
+	case frame.OpPing:
+		if s.autoPong.Load() {
+			s.enqueueControl(frame.OpPong, f.Payload)
+		}
+	case frame.OpPong:
+		if p := s.pongHook.Load(); p != nil {
+			p.onPong(f.Payload)
+		}
+	}
+	switch s.mode {
+	case modeFrames:
+		s.handler.OnFrame(s, f)
+		return true
+	case modeChannel:
+		if view {
+			p := make([]byte, len(f.Payload))
+			copy(p, f.Payload)
+			f.Payload = p
+		}
+		select {
+		case s.incoming <- f:
+			return true
+		default:
+		}
+		s.stall(f)
+		return false
+	}
+	return true
+}
+
+// stall keeps f aside while Incoming is full: reading pauses and one
+// goroutine waits to put f on Incoming, then resumes reading.
+func (s *Session) stall(f frame.Frame) {
+	s.stalled.Store(true)
+	s.conn.PauseRead()
+	go func() {
+		select {
+		case s.incoming <- f:
+		case <-s.killed:
+		}
+		s.inMu.Lock()
+		s.stalled.Store(false)
+		closeNow := s.inClose && !s.inDone
+		if closeNow {
+			s.inDone = true
+		}
+		s.inMu.Unlock()
+		if closeNow {
+			close(s.incoming)
+			return
+		}
+		s.conn.ResumeRead()
+	}()
+}
+
+// closeIncoming closes Incoming, or arranges for the stalled delivery to do
+// it once its frame is in.
+func (s *Session) closeIncoming() {
+	s.inMu.Lock()
+	defer s.inMu.Unlock()
+	if s.inDone {
+		return
+	}
+	if s.stalled.Load() {
+		s.inClose = true
+		return
+	}
+	s.inDone = true
+	close(s.incoming)
+}
+
+// Close ends the session. A nil cause is Terminate. Otherwise the session
+// fails with cause: queued frames are dropped, the connection is closed at
+// once, Err reports cause, and a frame waiting for room on Incoming is
+// dropped.
+func (s *Session) Close(cause error) {
+	if cause == nil {
+		s.Terminate()
+		return
+	}
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = cause
+	}
+	s.sendClosed = true
+	s.dropQueueLocked()
+	s.wakeLocked()
+	c := s.conn
+	s.mu.Unlock()
+	s.inMu.Lock()
+	select {
+	case <-s.killed:
+	default:
+		close(s.killed)
+	}
+	s.inMu.Unlock()
+	if c != nil {
+		c.CloseWithError(cause)
+	}
+}
+
+// Terminate stops accepting frames, writes what is queued, then closes the
+// write side of the connection (TCP FIN). Reading goes on until the peer
+// closes, or for Options.CloseTimeout, after which the connection is closed.
+// It does not block.
+func (s *Session) Terminate() {
+	s.mu.Lock()
+	s.sendClosed = true
+	if s.wantFIN || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.wantFIN = true
+	start := !s.writing && s.conn != nil
+	if start {
+		s.writing = true
+	}
+	s.armCloseTimerLocked()
+	s.mu.Unlock()
+	if start {
+		s.writeLoop(false)
+	}
+}
+
+// armCloseTimerLocked bounds how long the connection may linger once the
+// session is closing. mu is held.
+func (s *Session) armCloseTimerLocked() {
+	if s.closeTimer != nil || s.closed || s.opts.CloseTimeout < 0 || s.conn == nil {
+		return
+	}
+	c := s.conn
+	s.closeTimer = c.AfterFunc(s.opts.CloseTimeout, func() {
+		c.CloseWithError(ErrCloseTimeout)
+	})
+}
+
+// CloseWith sends a Close frame carrying r, then flushes. Frames sent after
+// it are refused with ErrClosed and never reach the wire. In message mode
+// the session then waits for the peer's Close (up to Options.CloseTimeout)
+// and closes the connection. r.Code 0 sends a Close frame without payload.
+// It blocks like Send and Flush.
+func (s *Session) CloseWith(ctx context.Context, r frame.CloseReason) error {
+	var buf [frame.MaxControlPayload]byte
+	p, err := frame.AppendCloseReason(buf[:0], r)
+	if err != nil {
+		return fmt.Errorf("rawws: close: %w", err)
+	}
+	if err := s.send(ctx, frame.Frame{Fin: true, Opcode: frame.OpClose, Payload: p}, true, true); err != nil {
+		return err
+	}
+	return s.Flush(ctx)
+}
+
+// Start runs handler(s) on the calling goroutine; when it returns, Start
+// flushes (bounded by Options.CloseTimeout) and terminates the session.
+func (s *Session) Start(handler func(*Session)) {
+	defer func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		if s.opts.CloseTimeout > 0 {
+			ctx, cancel = context.WithTimeout(context.Background(), s.opts.CloseTimeout)
+		}
+		s.Flush(ctx)
+		cancel()
+		s.Terminate()
+	}()
+	handler(s)
+}
+
+// doneContext is a context.Context that ends when done is closed; it lets
+// session-internal waits end with the session without allocating a
+// cancelable context per session.
+type doneContext struct{ done <-chan struct{} }
+
+func (doneContext) Deadline() (deadline time.Time, ok bool) { return }
+func (c doneContext) Done() <-chan struct{}                 { return c.done }
+func (c doneContext) Err() error {
+	select {
+	case <-c.done:
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+func (doneContext) Value(any) any { return nil }

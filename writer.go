@@ -1,0 +1,200 @@
+package rawws
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/poller"
+)
+
+// outFrame is a frame waiting in the session's outgoing queue.
+type outFrame struct {
+	f      frame.Frame
+	pooled *[]byte // the payload's pooled buffer, returned once written
+	seq    uint64
+}
+
+// writeLoop writes the queue with one vectored write per batch until it is
+// empty. The caller owns the writer role (s.writing set by it). When the
+// connection's own queue grows past Options.OutgoingBytes (the peer reads
+// slower than we write), further frames stay in the session's queue, where
+// Send's bounds apply and SetMasking still reaches them, and one goroutine
+// waits for the connection to drain; it exists only while the backlog does.
+func (s *Session) writeLoop(drainer bool) {
+	for {
+		s.mu.Lock()
+		if s.closed || len(s.q) == 0 {
+			s.writing = false
+			c := s.conn
+			fin := s.wantFIN && !s.finDone && !s.closed && c != nil
+			if fin {
+				s.finDone = true
+			}
+			s.wakeLocked()
+			hook := s.onWriteIdle
+			s.mu.Unlock()
+			if fin {
+				c.CloseWrite()
+			}
+			if hook != nil {
+				hook()
+			}
+			return
+		}
+		batch := s.q
+		s.q, s.spare = s.spare[:0], nil
+		s.qbytes = 0
+		c := s.conn
+		s.wakeLocked()
+		s.mu.Unlock()
+
+		err := s.writeBatch(c, batch)
+
+		s.mu.Lock()
+		s.wrSeq = batch[len(batch)-1].seq
+		clear(batch)
+		s.spare = batch[:0]
+		s.wakeLocked()
+		s.mu.Unlock()
+		if err != nil {
+			s.setErr(err)
+			c.CloseWithError(err)
+			continue // the closed flag (set by OnClose) or an empty queue ends the loop
+		}
+		if c.Buffered() >= s.opts.OutgoingBytes {
+			if !drainer {
+				go s.writeLoopAfterDrain(c)
+				return
+			}
+			c.Flush(doneContext{s.done})
+		}
+	}
+}
+
+// writeLoopAfterDrain waits until the connection has written its backlog,
+// then goes on writing the session's queue.
+func (s *Session) writeLoopAfterDrain(c poller.Conn) {
+	c.Flush(doneContext{s.done})
+	s.writeLoop(true)
+}
+
+// writeBatch encodes batch and hands it to c in one Writev. Server frames
+// are written without copying their payloads; masked frames are masked into
+// pooled buffers so the caller's bytes are never modified.
+func (s *Session) writeBatch(c poller.Conn, batch []outFrame) error {
+	masking := s.masking.Load()
+	need := len(batch) * frame.MaxHeaderSize
+	if cap(s.hdrs) < need {
+		s.hdrs = make([]byte, need)
+	}
+	hdrs := s.hdrs[:need]
+	iov := s.iov[:0]
+	for i := range batch {
+		it := &batch[i]
+		h := frame.HeaderOf(&it.f)
+		p := it.f.Payload
+		if masking {
+			h.Masked = true
+			binary.LittleEndian.PutUint32(h.Key[:], rand.Uint32())
+			if len(p) > 0 {
+				bp := getBuf(len(p))
+				m := (*bp)[:len(p)]
+				copy(m, p)
+				Mask(h.Key, 0, m)
+				s.maskBufs = append(s.maskBufs, bp)
+				p = m
+			}
+		}
+		dst := hdrs[i*frame.MaxHeaderSize:]
+		n := frame.PutHeader(dst, h)
+		iov = append(iov, dst[:n])
+		if len(p) > 0 {
+			iov = append(iov, p)
+		}
+	}
+	_, err := c.Writev(iov)
+	// Writev has put the bytes in the socket or copied them: buffers can go.
+	clear(iov)
+	s.iov = iov[:0]
+	for i, bp := range s.maskBufs {
+		putBuf(bp)
+		s.maskBufs[i] = nil
+	}
+	s.maskBufs = s.maskBufs[:0]
+	for i := range batch {
+		if bp := batch[i].pooled; bp != nil {
+			putBuf(bp)
+		}
+	}
+	return err
+}
+
+// dropQueueLocked discards the queued frames (the session failed or ended).
+// mu is held.
+func (s *Session) dropQueueLocked() {
+	for i := range s.q {
+		if bp := s.q[i].pooled; bp != nil {
+			putBuf(bp)
+		}
+	}
+	clear(s.q)
+	s.q = s.q[:0]
+	s.qbytes = 0
+}
+
+// wakeLocked wakes every goroutine waiting for queue room or write
+// progress. mu is held.
+func (s *Session) wakeLocked() {
+	if s.wake != nil {
+		close(s.wake)
+		s.wake = nil
+	}
+}
+
+// waitChanLocked returns a channel closed at the next wake. mu is held.
+func (s *Session) waitChanLocked() <-chan struct{} {
+	if s.wake == nil {
+		s.wake = make(chan struct{})
+	}
+	return s.wake
+}
+
+// Buffer pool in power-of-two classes from 64 B to 1 MiB; larger buffers
+// are allocated and left to the GC.
+const (
+	minPoolShift = 6
+	maxPoolShift = 20
+)
+
+var bufPools [maxPoolShift - minPoolShift + 1]sync.Pool
+
+// getBuf returns a buffer of capacity >= n (length 0 is not promised: use
+// (*bp)[:n]).
+func getBuf(n int) *[]byte {
+	shift := minPoolShift
+	if n > 1<<minPoolShift {
+		shift = bits.Len(uint(n - 1))
+	}
+	if shift > maxPoolShift {
+		b := make([]byte, n)
+		return &b
+	}
+	if v := bufPools[shift-minPoolShift].Get(); v != nil {
+		return v.(*[]byte)
+	}
+	b := make([]byte, 1<<shift)
+	return &b
+}
+
+// putBuf returns a buffer from getBuf to its pool.
+func putBuf(bp *[]byte) {
+	c := cap(*bp)
+	if c < 1<<minPoolShift || c > 1<<maxPoolShift || c&(c-1) != 0 {
+		return
+	}
+	*bp = (*bp)[:c]
+	bufPools[bits.Len(uint(c))-1-minPoolShift].Put(bp)
+}
