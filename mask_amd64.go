@@ -3,7 +3,6 @@
 package rawws
 
 import (
-	"encoding/binary"
 	"unsafe"
 
 	"github.com/klauspost/cpuid/v2"
@@ -33,12 +32,13 @@ var maskImpls = []maskImpl{
 }
 
 // maskFast and Mask are small enough to inline, so a caller of Mask reaches
-// the assembly in a single call, which matters for short payloads.
+// the assembly in a single call, which matters for short payloads. amd64 is
+// little endian, so the key's bytes are the uint32 maskAsm wants.
 func maskFast(key [4]byte, pos int, b []byte) {
-	maskAsm(unsafe.SliceData(b), len(b), binary.LittleEndian.Uint32(key[:]), pos, maskLevel)
+	maskAsm(unsafe.SliceData(b), len(b), *(*uint32)(unsafe.Pointer(&key)), pos, maskLevel)
 }
 
-// maskAsm XORs the n bytes at p with key (little endian, byte 0 first)
+// maskAsm XORs the n bytes at p with key
 // starting at key byte pos&3, using the vector width level selects; any
 // level below maskLevelAVX2 runs the SSE2 code.
 //

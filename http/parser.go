@@ -11,6 +11,9 @@ import (
 var (
 	// ErrBadRequestLine: the request line is not "method SP target SP HTTP/1.x CRLF".
 	ErrBadRequestLine = errors.New("http: malformed request line")
+	// ErrBadTarget: a request-target in none of the four forms of RFC 9112
+	// §3.2, or with a malformed percent-encoding in its path.
+	ErrBadTarget = errors.New("http: malformed request-target")
 	// ErrVersionNotSupported: an HTTP version other than 1.x (505).
 	ErrVersionNotSupported = errors.New("http: HTTP version not supported")
 	// ErrURITooLong: the request-target exceeds Settings.MaxURILength (414).
@@ -79,6 +82,7 @@ func (e *RequestError) Unwrap() error { return e.Err }
 // not allocate either.
 var (
 	errBadRequestLine   = &RequestError{Status: 400, Err: ErrBadRequestLine}
+	errBadTarget        = &RequestError{Status: 400, Err: ErrBadTarget}
 	errVersion          = &RequestError{Status: 505, Err: ErrVersionNotSupported}
 	errURITooLong       = &RequestError{Status: 414, Err: ErrURITooLong}
 	errHeaderTooLarge   = &RequestError{Status: 431, Err: ErrHeaderTooLarge}

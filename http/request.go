@@ -2,6 +2,7 @@ package http
 
 import (
 	"net"
+	"net/url"
 	"strings"
 	"unsafe"
 )
@@ -86,6 +87,10 @@ func (r *Request) build(p *parser, base []byte, fields []HeaderField) {
 func (r *Request) frame(maxBody int64) *RequestError {
 	r.ContentLength = 0
 	r.Host = ""
+	urlHost, ok := validTarget(r.Method, r.Target, r.Path)
+	if !ok {
+		return errBadTarget
+	}
 	var (
 		hosts            int
 		haveCL, haveTE   bool
@@ -173,6 +178,10 @@ func (r *Request) frame(maxBody int64) *RequestError {
 	if hosts > 1 {
 		return errMultipleHost
 	}
+	if urlHost != "" {
+		// RFC 9112 §3.2.2: the absolute form's authority overrides Host.
+		r.Host = urlHost
+	}
 	if hosts == 0 && r.ProtoMinor >= 1 {
 		return errMissingHost
 	}
@@ -202,6 +211,36 @@ func (r *Request) frame(maxBody int64) *RequestError {
 		r.expectContinue = false
 	}
 	return nil
+}
+
+// validTarget checks the request-target's form (RFC 9112 §3.2): origin
+// form "/path?query" (percent-encoding in the path checked), "*", and the
+// rare absolute and authority (CONNECT) forms, which are checked with
+// net/url (they allocate; only proxies see them).
+// It returns the authority of an absolute or authority form.
+func validTarget(method, target, path string) (string, bool) {
+	switch {
+	case target[0] == '/':
+		for i := 0; i < len(path); i++ {
+			if path[i] == '%' {
+				if i+2 >= len(path) || byteClass[path[i+1]]&clsHex == 0 || byteClass[path[i+2]]&clsHex == 0 {
+					return "", false
+				}
+				i += 2
+			}
+		}
+		return "", true
+	case target == "*":
+		return "", true
+	}
+	if method == "CONNECT" {
+		target = "http://" + target
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return "", false
+	}
+	return u.Host, true
 }
 
 // parseContentLength accepts 1*DIGIT up to 2^62.

@@ -117,7 +117,7 @@ func start(t *testing.T, bin string) *server {
 	return s
 }
 
-var opts = conform.Options{Timeout: 2 * time.Second, Parallel: 8}
+var opts = conform.Options{Timeout: 5 * time.Second, Parallel: 8}
 
 // runPeer runs the suite against p and returns the report in suite order.
 func runPeer(t *testing.T, dir string, p peer) conform.Report {

@@ -40,6 +40,7 @@ type session struct {
 
 	eof      bool
 	writeErr error
+	sent     int64 // bytes written, for the wait allowance of big cases
 }
 
 // dial opens a TCP connection, runs the handshake and starts the frame
@@ -150,6 +151,7 @@ func (s *session) write(b []byte, chop int) {
 		return
 	}
 	_ = s.c.SetWriteDeadline(time.Now().Add(s.timeout))
+	s.sent += int64(len(b))
 	if err := writeChopped(s.c, b, chop); err != nil {
 		s.writeErr = err
 		s.logf("  write error: %v", shortErr(err))
@@ -225,7 +227,9 @@ func sameItem(want, got item) bool {
 // next returns the server's next message-level item, waiting at most the
 // session timeout. Server pings are answered and not returned.
 func (s *session) next() item {
-	return s.nextWithin(s.timeout)
+	// A server may still be chewing on megabytes the kernel buffered for
+	// it when the last write returned: allow a second per 8 MiB sent.
+	return s.nextWithin(s.timeout + time.Duration(s.sent>>23)*time.Second)
 }
 
 func (s *session) nextWithin(d time.Duration) item {

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rawws/rawws"
+)
+
+// maxConnectAttempts bounds the connect scenario: each closed client
+// connection leaves a port in TIME_WAIT, and one source address has about
+// 28,000 ephemeral ports.
+const maxConnectAttempts = 20000
+
+// runConnect opens and closes connections with c.ramp workers for
+// c.duration and reports handshakes per second and handshake latency.
+func runConnect(ctx context.Context, c config) (report, error) {
+	p := progress{quiet: c.quiet}
+	l := &load{base: time.Now()}
+	var attempts atomic.Int64
+	cpu := startCPU(c.serverPID)
+	start := time.Now()
+	end := start.Add(c.duration)
+	var wg sync.WaitGroup
+	for range c.ramp {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) && ctx.Err() == nil && attempts.Add(1) <= maxConnectAttempts {
+				t := time.Now()
+				dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				s, _, err := rawws.Dial(dctx, c.url, rawws.DialOptions{Backend: c.backend,
+					Options: rawws.Options{MessageHandler: rawws.MessageFuncs{}}})
+				cancel()
+				if err != nil {
+					l.errs.Add(1)
+					continue
+				}
+				l.hist.Record(time.Since(t))
+				l.msgs.Add(1)
+				s.Close(nil)
+				select {
+				case <-s.Done():
+				case <-time.After(5 * time.Second):
+					l.errs.Add(1)
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case <-done:
+			break wait
+		case <-tick.C:
+			el := time.Since(start)
+			p.line("connect: %s %5.1fs  %d handshakes  %.0f/s  errors %d", bar(int(el), int(c.duration)),
+				el.Seconds(), l.msgs.Load(), float64(l.msgs.Load())/el.Seconds(), l.errs.Load())
+		}
+	}
+	p.done()
+	el := time.Since(start)
+	r := report{Scenario: "connect", URL: c.url, Conns: c.ramp, Connected: int(l.msgs.Load()), Duration: el.Seconds(),
+		Messages: l.msgs.Load(), Errors: l.errs.Load()}
+	r.ConnsPerSec = float64(l.msgs.Load()) / el.Seconds()
+	r.MsgsPerSec = r.ConnsPerSec
+	cpu.stop(&r)
+	r.fill(&l.hist)
+	if attempts.Load() > maxConnectAttempts {
+		r.Note = "stopped at the attempt cap"
+	}
+	return r, nil
+}

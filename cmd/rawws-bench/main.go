@@ -1,0 +1,216 @@
+// Command rawws-bench is a load generator built on rawws's own client engine:
+// many connections from one process on event loops, every run bounded in
+// connections and time, stopping by itself.
+//
+// Scenarios:
+//
+//	echo     N connections each keep -inflight messages of -size bytes in
+//	         flight against an echo server; messages/s, MB/s, latency.
+//	idle     open N connections and hold them; with -server-pid, the
+//	         server's RSS growth per connection (5 s after connecting).
+//	connect  open and close connections for -duration; connections/s.
+//	http     keep-alive GETs of -path on N connections, -pipeline deep.
+//
+// Output: a live progress line on stderr, then a table on stdout, or one
+// JSON object per scenario with -json (the form bench/cmd/compare reads).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rawws/rawws/internal/procstat"
+)
+
+type config struct {
+	url       string
+	scenario  string
+	conns     int
+	size      int
+	inflight  int
+	duration  time.Duration
+	warmup    time.Duration
+	ramp      int // concurrent handshakes while ramping up
+	serverPID int
+	backend   string
+	path      string
+	pipeline  int
+	settle    time.Duration
+	jsonOut   bool
+	quiet     bool
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.url, "url", "ws://127.0.0.1:9001/", "server URL (ws:// for WebSocket scenarios; its host for http)")
+	flag.StringVar(&c.scenario, "scenario", "echo", "echo, idle, connect or http; several comma-separated run in turn")
+	flag.IntVar(&c.conns, "conns", 1000, "connections")
+	flag.IntVar(&c.size, "size", 64, "echo payload bytes; several comma-separated run in turn (e.g. 64,4096)")
+	flag.IntVar(&c.inflight, "inflight", 1, "messages in flight per connection (echo) ")
+	flag.DurationVar(&c.duration, "duration", 10*time.Second, "measured time per scenario (at most 10m)")
+	flag.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured load before each echo measurement")
+	flag.IntVar(&c.ramp, "ramp", 64, "handshakes in parallel while connecting")
+	flag.IntVar(&c.serverPID, "server-pid", 0, "server process to sample for CPU and RSS")
+	flag.StringVar(&c.backend, "backend", "", "client engine backend (default: rawws's default)")
+	flag.StringVar(&c.path, "path", "/bytes/13", "http: request path")
+	flag.IntVar(&c.pipeline, "pipeline", 1, "http: requests in flight per connection")
+	flag.DurationVar(&c.settle, "settle", 5*time.Second, "idle: wait after connecting before reading the server's RSS")
+	flag.BoolVar(&c.jsonOut, "json", false, "print one JSON object per scenario instead of the table")
+	flag.BoolVar(&c.quiet, "quiet", false, "no progress line")
+	sizes := flag.String("sizes", "", "alias of -size with a list")
+	flag.Parse()
+
+	if err := validate(&c); err != nil {
+		fmt.Fprintln(os.Stderr, "rawws-bench:", err)
+		os.Exit(2)
+	}
+	sizeList := flag.Lookup("size").Value.String()
+	if *sizes != "" {
+		sizeList = *sizes
+	}
+	var reports []report
+	failed := false
+	for _, sc := range strings.Split(c.scenario, ",") {
+		runs := []int{c.size}
+		if sc == "echo" {
+			runs = parseSizes(sizeList)
+		}
+		for _, size := range runs {
+			cc := c
+			cc.scenario, cc.size = sc, size
+			r, err := run(cc)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "rawws-bench: %s: %v\n", sc, err)
+				failed = true
+				continue
+			}
+			reports = append(reports, r)
+		}
+	}
+	if c.jsonOut {
+		printJSON(os.Stdout, reports)
+	} else {
+		printTable(os.Stdout, reports)
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func parseSizes(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		var n int
+		if _, err := fmt.Sscan(strings.TrimSpace(f), &n); err == nil && n >= 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// validate enforces the bounds that keep a run finite and inside the
+// machine: connections under the open-file limit, time under ten minutes.
+func validate(c *config) error {
+	u, err := url.Parse(c.url)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("bad -url %q", c.url)
+	}
+	if c.conns < 1 || c.conns > 1_000_000 {
+		return fmt.Errorf("-conns %d out of range 1..1000000", c.conns)
+	}
+	if lim := fileLimit(); lim > 0 && uint64(c.conns)+64 > lim {
+		return fmt.Errorf("-conns %d needs more open files than the limit %d (raise it with `ulimit -n`; see README)", c.conns, lim)
+	}
+	if c.duration <= 0 || c.duration > 10*time.Minute {
+		return fmt.Errorf("-duration %v out of range (0, 10m]", c.duration)
+	}
+	if c.inflight < 1 || c.inflight > 1024 {
+		return fmt.Errorf("-inflight %d out of range 1..1024", c.inflight)
+	}
+	if c.pipeline < 1 || c.pipeline > 1024 {
+		return fmt.Errorf("-pipeline %d out of range 1..1024", c.pipeline)
+	}
+	if c.ramp < 1 {
+		c.ramp = 1
+	}
+	return nil
+}
+
+func run(c config) (report, error) {
+	// A hard stop whatever happens: connecting, running and closing.
+	ctx, cancel := context.WithTimeout(context.Background(), c.duration+c.warmup+c.settle+3*time.Minute)
+	defer cancel()
+	switch c.scenario {
+	case "echo":
+		return runEcho(ctx, c)
+	case "idle":
+		return runIdle(ctx, c)
+	case "connect":
+		return runConnect(ctx, c)
+	case "http":
+		return runHTTP(ctx, c)
+	}
+	return report{}, fmt.Errorf("unknown scenario %q", c.scenario)
+}
+
+// cpuMeter samples this process and the server (when known) over a window.
+type cpuMeter struct {
+	pid       int
+	self, srv procstat.Sample
+	srvOK     bool
+	selfOK    bool
+}
+
+func startCPU(pid int) *cpuMeter {
+	m := &cpuMeter{pid: pid}
+	var err error
+	m.self, err = procstat.Read(0)
+	m.selfOK = err == nil
+	if pid > 0 {
+		m.srv, err = procstat.Read(pid)
+		m.srvOK = err == nil
+	}
+	return m
+}
+
+func (m *cpuMeter) stop(r *report) {
+	if m.selfOK {
+		if s, err := procstat.Read(0); err == nil {
+			r.ClientCPU = procstat.CPUShare(m.self, s)
+		}
+	}
+	if m.srvOK {
+		if s, err := procstat.Read(m.pid); err == nil {
+			r.ServerCPU = procstat.CPUShare(m.srv, s)
+		}
+	}
+}
+
+// progress prints a single refreshing status line on stderr.
+type progress struct{ quiet bool }
+
+func (p progress) line(format string, args ...any) {
+	if !p.quiet {
+		fmt.Fprintf(os.Stderr, "\r\033[K"+format, args...)
+	}
+}
+
+func (p progress) done() {
+	if !p.quiet {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+}
+
+func bar(done, total int) string {
+	const w = 30
+	n := 0
+	if total > 0 {
+		n = done * w / total
+	}
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", w-n) + "]"
+}
