@@ -36,8 +36,8 @@ type maskImpl struct {
 	// level is what the arch dispatcher (maskFast) switches on for this
 	// routine, so the hot path makes a direct call, not an indirect one.
 	level int
-	// mask XORs b with key, whose byte 0 (little-endian) goes to b[0].
-	mask func(b []byte, key uint32)
+	// mask is Mask without the returned position.
+	mask func(key [4]byte, pos int, b []byte)
 }
 
 // maskBest indexes maskImpls: the first routine the CPU supports.
@@ -53,6 +53,8 @@ var maskBest = func() int {
 
 // maskLevel is maskImpls[maskBest].level, kept apart so maskFast reads one word.
 var maskLevel = maskImpls[maskBest].level
+
+func maskGenericPos(key [4]byte, pos int, b []byte) { maskGeneric(b, maskKey(key, pos)) }
 
 // maskGeneric works a 64-bit word at a time, in portable Go. Loads and stores
 // go through encoding/binary, which compiles to single unaligned moves where

@@ -21,25 +21,30 @@ const (
 
 var maskImpls = []maskImpl{
 	{name: "avx512", supported: cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW), level: maskLevelAVX512,
-		mask: func(b []byte, k uint32) { maskAsm(unsafe.SliceData(b), len(b), k, 0, maskLevelAVX512) }},
+		mask: func(key [4]byte, pos int, b []byte) { maskAsmLevel(key, pos, b, maskLevelAVX512) }},
 	{name: "avx2", supported: cpuid.CPU.Supports(cpuid.AVX2), level: maskLevelAVX2,
-		mask: func(b []byte, k uint32) { maskAsm(unsafe.SliceData(b), len(b), k, 0, maskLevelAVX2) }},
+		mask: func(key [4]byte, pos int, b []byte) { maskAsmLevel(key, pos, b, maskLevelAVX2) }},
 	// SSE2 is part of amd64 itself; asking keeps the table uniform. It
 	// is always supported, so maskLevel is never maskLevelGeneric here.
 	{name: "sse2", supported: cpuid.CPU.Supports(cpuid.SSE2), level: maskLevelSSE2,
-		mask: func(b []byte, k uint32) { maskAsm(unsafe.SliceData(b), len(b), k, 0, maskLevelSSE2) }},
-	{name: "generic", supported: true, level: maskLevelGeneric, mask: maskGeneric},
+		mask: func(key [4]byte, pos int, b []byte) { maskAsmLevel(key, pos, b, maskLevelSSE2) }},
+	{name: "generic", supported: true, level: maskLevelGeneric, mask: maskGenericPos},
 }
 
-// maskFast and Mask are small enough to inline, so a caller of Mask reaches
-// the assembly in a single call, which matters for short payloads. amd64 is
-// little endian, so the key's bytes are the uint32 maskAsm wants.
+// maskFast and Mask are small enough to inline (check with
+// go build -gcflags=-m), so a caller of Mask reaches the assembly in a single
+// call: for 8-64 byte payloads that call is a good part of the cost. amd64
+// is little endian, so the key's bytes are the uint32 maskAsm wants.
 func maskFast(key [4]byte, pos int, b []byte) {
 	maskAsm(unsafe.SliceData(b), len(b), *(*uint32)(unsafe.Pointer(&key)), pos, maskLevel)
 }
 
-// maskAsm XORs the n bytes at p with key
-// starting at key byte pos&3, using the vector width level selects; any
+func maskAsmLevel(key [4]byte, pos int, b []byte, level int) {
+	maskAsm(unsafe.SliceData(b), len(b), *(*uint32)(unsafe.Pointer(&key)), pos, level)
+}
+
+// maskAsm XORs the n bytes at p with the key bytes in key (byte 0 lowest),
+// starting at key byte pos&3, with the vector width level selects; any
 // level below maskLevelAVX2 runs the SSE2 code.
 //
 //go:noescape

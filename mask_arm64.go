@@ -11,8 +11,8 @@ const maskPurego = false
 // arm64, so it needs no feature test.
 var maskImpls = []maskImpl{
 	{name: "neon", supported: true, level: 1,
-		mask: func(b []byte, k uint32) { maskNEON(unsafe.SliceData(b), len(b), uint64(k)<<32|uint64(k)) }},
-	{name: "generic", supported: true, level: 0, mask: maskGeneric},
+		mask: maskFast},
+	{name: "generic", supported: true, level: 0, mask: maskGenericPos},
 }
 
 func maskFast(key [4]byte, pos int, b []byte) {

@@ -6,7 +6,7 @@ package rawws
 const maskPurego = true
 
 var maskImpls = []maskImpl{
-	{name: "generic", supported: true, mask: maskGeneric},
+	{name: "generic", supported: true, mask: maskGenericPos},
 }
 
 func maskFast(key [4]byte, pos int, b []byte) { maskGeneric(b, maskKey(key, pos)) }

@@ -22,17 +22,15 @@ func maskRef(key [4]byte, pos int, b []byte) int {
 
 // maskWith runs one routine the way Mask runs the chosen one.
 func maskWith(m maskImpl, key [4]byte, pos int, b []byte) int {
-	m.mask(b, maskKey(key, pos))
+	m.mask(key, pos, b)
 	return (pos + len(b)) & 3
 }
 
 // supportedMasks lists the routines this CPU can run; every test runs each.
 func supportedMasks(t testing.TB) []maskImpl {
-	// Mask itself first: it has its own path for short payloads.
-	ms := []maskImpl{{name: "Mask", supported: true, mask: func(b []byte, k uint32) {
-		var key [4]byte
-		binary.LittleEndian.PutUint32(key[:], k)
-		Mask(key, 0, b)
+	// Mask itself first: what callers run, through the package's dispatch.
+	ms := []maskImpl{{name: "Mask", supported: true, mask: func(key [4]byte, pos int, b []byte) {
+		Mask(key, pos, b)
 	}}}
 	for _, m := range maskImpls {
 		if m.supported {
@@ -172,27 +170,25 @@ func TestMaskPublic(t *testing.T) {
 	key := [4]byte{0x12, 0x34, 0x56, 0x78}
 	tests := []struct {
 		name    string
+		key     [4]byte
 		pos     int
 		in      []byte
 		want    []byte
 		wantPos int
 	}{
-		{"empty", 2, nil, nil, 2},
-		{"one byte", 0, []byte{0xff}, []byte{0xed}, 1},
-		{"from pos 3", 3, []byte{0, 0, 0}, []byte{0x78, 0x12, 0x34}, 2},
-		{"pos wraps mod 4", 7, []byte{0, 0}, []byte{0x78, 0x12}, 1},
-		{"negative pos", -1, []byte{0}, []byte{0x78}, 0},
-		{"RFC 6455 5.7 masked Hello", 0,
+		{"empty", key, 2, nil, nil, 2},
+		{"one byte", key, 0, []byte{0xff}, []byte{0xed}, 1},
+		{"from pos 3", key, 3, []byte{0, 0, 0}, []byte{0x78, 0x12, 0x34}, 2},
+		{"pos wraps mod 4", key, 7, []byte{0, 0}, []byte{0x78, 0x12}, 1},
+		{"negative pos", key, -1, []byte{0}, []byte{0x78}, 0},
+		// RFC 6455, section 5.7: a masked "Hello" from a client.
+		{"RFC 6455 masked Hello", [4]byte{0x37, 0xfa, 0x21, 0x3d}, 0,
 			[]byte("Hello"), []byte{0x7f, 0x9f, 0x4d, 0x51, 0x58}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k := key
-			if tt.name == "RFC 6455 5.7 masked Hello" {
-				k = [4]byte{0x37, 0xfa, 0x21, 0x3d}
-			}
 			b := bytes.Clone(tt.in)
-			if got := Mask(k, tt.pos, b); got != tt.wantPos {
+			if got := Mask(tt.key, tt.pos, b); got != tt.wantPos {
 				t.Errorf("Mask returned %d, want %d", got, tt.wantPos)
 			}
 			if !bytes.Equal(b, tt.want) {

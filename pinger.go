@@ -45,21 +45,33 @@ func Pinger(s *Session, period, timeout time.Duration) (stop func()) {
 	return p.Stop
 }
 
-// ping sends the next ping (on the wheel's goroutine).
+// ping sends the next ping (on the wheel's goroutine). p.mu is not held
+// while queueing: a failing write can end the session, which stops p.
 func (p *pinger) ping() {
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return
+	}
+	send := !p.waiting
+	var payload [8]byte
+	if send {
+		binary.LittleEndian.PutUint64(p.payload[:], rand.Uint64())
+		payload = p.payload
+		p.waiting = true
+	}
+	p.mu.Unlock()
+	c := p.s.Conn()
+	if send && !p.s.enqueueControl(frame.OpPing, payload[:]) {
+		p.Stop() // the session is closing
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
 		return
 	}
-	c := p.s.Conn()
-	if !p.waiting {
-		binary.LittleEndian.PutUint64(p.payload[:], rand.Uint64())
-		if !p.s.enqueueControl(frame.OpPing, p.payload[:]) {
-			p.stopped = true // the session is closing
-			return
-		}
-		p.waiting = true
+	if send {
 		p.expire = c.AfterFunc(p.timeout, p.timedOut)
 	}
 	p.tick = c.AfterFunc(p.period, p.ping)

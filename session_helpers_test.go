@@ -16,6 +16,8 @@ import (
 	"github.com/rawws/rawws/frame"
 	rhttp "github.com/rawws/rawws/http"
 	"github.com/rawws/rawws/poller"
+	_ "github.com/rawws/rawws/poller/epoll"
+	_ "github.com/rawws/rawws/poller/netpoll"
 	_ "github.com/rawws/rawws/poller/std"
 )
 

@@ -8,9 +8,14 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
 /usr/bin/python3 -c 'import h11' >/dev/null 2>&1 || need+=(python3-h11)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "deps: installing ${need[*]}"
   $SUDO apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# Node's ws for the interop test (bench/interop/node), pinned by its lock file.
+if command -v npm >/dev/null 2>&1 && [ ! -d bench/interop/node/node_modules/ws ]; then
+  (cd bench/interop/node && npm ci --no-audit --no-fund --silent >/dev/null)
 fi

@@ -20,6 +20,8 @@ package http
 //     int64 (leading zeros); httputil refuses any 17th digit;
 //   - there is no "too much non-data" rule (httputil fails when chunk overhead exceeds
 //     16 KiB more than the data); tiny chunks cost CPU, not memory, here;
+//   - whitespace before a chunk extension's ';' (BWS, RFC 9112 §7.1.1) is accepted;
+//     httputil refuses it;
 //   - chunk extensions holding control bytes (other than HTAB) are refused;
 //   - the trailer section is read, bounded and validated, and must end with CRLF;
 //     httputil stops after the last-chunk line and leaves the trailer to its caller.
@@ -35,6 +37,8 @@ package http
 //   - an invalid or non-bytes Range, more than MaxRanges ranges, or ranges that add up to
 //     more than the size give 200 with the whole content (RFC 9110 §14.2: a server MAY
 //     ignore it); net/http answers 416 to an invalid one;
+//   - the range unit is case-insensitive (RFC 9110 §14.1), and positions too large for an
+//     int64 are clamped to the size; net/http answers 416 to both;
 //   - the suffix range "-0" is unsatisfiable (RFC 9110 §14.1.1); net/http answers a
 //     malformed 206;
 //   - a Range on an empty representation is ignored (200, empty);

@@ -85,7 +85,9 @@ func DecodeChunked(r io.Reader) *ChunkedReader {
 }
 
 // Trailer returns the trailer fields with canonical keys once Read has returned io.EOF,
-// and nil before (or when the body had none). The map is owned by the caller.
+// and nil before (or when the body had none). The map is owned by the caller. Fields are
+// as received: whether one may be merged into the header section (RFC 9110 §6.5.2) is the
+// caller's decision.
 func (c *ChunkedReader) Trailer() textproto.MIMEHeader {
 	if c.state != bdChunkDone {
 		return nil
@@ -335,7 +337,8 @@ func bdTrunc(b []byte) []byte {
 
 // ChunkedWriter encodes writes as HTTP/1.1 chunks. Each non-empty Write becomes one chunk;
 // Close writes the last chunk, the trailer fields set in Trailer, and the final CRLF.
-// It does not close or flush the underlying writer. Not safe for concurrent use.
+// It does not close or flush the underlying writer, and issues three writes per chunk
+// (size line, data, CRLF): give it a buffered writer. Not safe for concurrent use.
 type ChunkedWriter struct {
 	w      io.Writer
 	closed bool

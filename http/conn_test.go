@@ -76,6 +76,9 @@ var helloHandler = HandlerFunc(func(w *ResponseWriter, r *Request) {
 
 // An inline request -> response round costs no allocation.
 func TestPipelineNoAllocInline(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
 	srv := NewServer(Settings{InlineHandlers: true}, helloHandler)
 	fc := &fakeConn{}
 	h := srv.open(fc)

@@ -166,6 +166,12 @@ func ServeContent(req ContentRequest, name string, modtime time.Time, etag strin
 	return res, nil
 }
 
+// ServeContentAt is ServeContent for content given as an io.ReaderAt of size bytes: ranges
+// are read with ReadAt, so one content value can serve concurrent requests.
+func ServeContentAt(req ContentRequest, name string, modtime time.Time, etag string, content io.ReaderAt, size int64) (ContentResponse, error) {
+	return ServeContent(req, name, modtime, etag, io.NewSectionReader(content, 0, size))
+}
+
 // bdTimeFormat is the IMF-fixdate layout of RFC 9110 §5.6.7.
 const bdTimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 

@@ -36,14 +36,21 @@ var (
 	ErrMultipartTooManyParts = errors.New("http: too many multipart parts")
 	// ErrMultipartPartTooLarge: a part's body exceeds MultipartLimits.PartBytes.
 	ErrMultipartPartTooLarge = errors.New("http: multipart part too large")
+	// ErrMultipartPaddingTooLong: more than MaxMultipartPadding bytes of transport padding
+	// (spaces and tabs) after a boundary.
+	ErrMultipartPaddingTooLong = errors.New("http: multipart transport padding too long")
 	// ErrMultipartStarted: SetLimits after the first event.
 	ErrMultipartStarted = errors.New("http: multipart parsing already started")
 )
 
+// MaxMultipartPadding bounds the transport padding (RFC 2046 §5.1.1: spaces and tabs a
+// gateway may add) after a boundary, which is otherwise unbounded.
+const MaxMultipartPadding = 1024
+
 // MultipartLimits bounds what a peer can make the parser hold or read. A zero field takes
 // its default; a negative PartBytes means no limit on a part's size (a part is streamed,
 // so its size costs no memory). PreambleBytes and HeaderBytes also size the parser's
-// read buffer, which is max(64 KiB, PreambleBytes+128, HeaderBytes+128, EpilogueBytes+128).
+// read buffer, which is the largest of 64 KiB and each of them plus about 1 KiB.
 type MultipartLimits struct {
 	PreambleBytes int   // bytes before the first boundary; default 8 KiB
 	EpilogueBytes int   // bytes after the close delimiter; default 8 KiB
@@ -325,7 +332,15 @@ func (m *MultipartReader) produce() {
 func (m *MultipartReader) start() {
 	m.started = true
 	size := 64 << 10
-	size = max(size, m.limits.PreambleBytes+128, m.limits.HeaderBytes+128, m.limits.EpilogueBytes+128)
+	// The slack holds a whole delimiter line (CRLF, "--", 70 bytes of boundary, padding,
+	// CRLF) after a preamble or header block at its limit.
+	const slack = 80 + MaxMultipartPadding
+	size = max(size, m.limits.PreambleBytes+slack, m.limits.HeaderBytes+slack, m.limits.EpilogueBytes+slack)
+	if m.left >= 0 && m.left < int64(size) {
+		// A small body fits whole: the buffer never fills before the source ends, so the
+		// limit checks that rely on a full buffer are never reached.
+		size = int(m.left) + 1
+	}
 	m.buf = make([]byte, size)
 }
 
@@ -363,6 +378,9 @@ func (m *MultipartReader) fill() bool {
 		m.w += n
 		if m.left >= 0 {
 			m.left -= int64(n)
+		}
+		if err == io.EOF && m.left > 0 {
+			err = fmt.Errorf("%w: source ends %d bytes before the announced length", io.ErrUnexpectedEOF, m.left)
 		}
 		if err != nil {
 			m.srcErr = err
@@ -433,6 +451,7 @@ func (m *MultipartReader) next() (MultipartEvent, error) {
 // CRLF "--boundary" later. The CRLF belongs to the delimiter, not to the preamble.
 func (m *MultipartReader) readPreamble() ([]byte, error) {
 	limit := m.limits.PreambleBytes
+	scanned := 0 // delimiters starting before this offset were already ruled out
 	for {
 		data := m.buf[m.r:m.w]
 		if bytes.HasPrefix(data, m.dashBoundary) {
@@ -443,23 +462,25 @@ func (m *MultipartReader) readPreamble() ([]byte, error) {
 			}
 			data = m.buf[m.r:m.w]
 		}
-		for from := 0; ; {
+		for from := scanned; ; {
 			i := bytes.Index(data[from:], m.delim)
 			if i < 0 || from+i > limit {
 				break
 			}
 			i += from
-			pre := bytes.Clone(data[:i])
 			ok, err := m.atDelimiter(i, len(m.delim))
 			if err != nil {
 				return nil, err
 			}
 			if ok {
-				return pre, nil
+				// Nothing was consumed before the preamble ends (m.r was 0), and fill
+				// only moves bytes when m.r > 0: the preamble is still at the front.
+				return bytes.Clone(m.buf[:i]), nil
 			}
 			data = m.buf[m.r:m.w] // atDelimiter may have filled the buffer
 			from = i + 1
 		}
+		scanned = max(scanned, len(data)-len(m.delim)+1)
 		// A delimiter starting at offset limit or before would have been found.
 		if len(data) >= limit+len(m.delim) {
 			return nil, fmt.Errorf("%w: no boundary in the first %d bytes", ErrMultipartPreambleTooLarge, limit)
@@ -509,11 +530,12 @@ func (m *MultipartReader) classify(end int) (int, int, error) {
 	default:
 		return bdDelimNo, 0, nil
 	}
+	pad := i
 	for i < len(data) && (data[i] == ' ' || data[i] == '\t') {
 		i++
 	}
-	if i-end > 1024 {
-		return 0, 0, fmt.Errorf("%w: more than 1024 bytes of padding after a boundary", ErrMultipartMalformed)
+	if i-pad > MaxMultipartPadding {
+		return 0, 0, fmt.Errorf("%w: more than %d bytes", ErrMultipartPaddingTooLong, MaxMultipartPadding)
 	}
 	if i >= len(data) {
 		if eof {
@@ -575,10 +597,15 @@ func (m *MultipartReader) readHeader() (textproto.MIMEHeader, error) {
 	limit := m.limits.HeaderBytes
 	var h textproto.MIMEHeader
 	used, fields := 0, 0
+	seen := 0 // bytes from m.r already searched for LF
 	for {
 		data := m.buf[m.r:m.w]
-		i := bytes.IndexByte(data, '\n')
+		i := bytes.IndexByte(data[seen:], '\n')
+		if i >= 0 {
+			i += seen
+		}
 		if i < 0 {
+			seen = len(data)
 			if used+len(data) > limit {
 				return nil, fmt.Errorf("%w: more than %d bytes", ErrMultipartHeaderTooLarge, limit)
 			}
@@ -596,6 +623,7 @@ func (m *MultipartReader) readHeader() (textproto.MIMEHeader, error) {
 		line := data[:i-1]
 		used += i + 1
 		m.r += i + 1
+		seen = 0
 		if len(line) == 0 {
 			if h == nil {
 				h = textproto.MIMEHeader{}

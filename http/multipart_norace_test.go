@@ -2,5 +2,5 @@
 
 package http
 
-// bigPartBytes is the size of the streamed part in TestMultipartHugePartConstantMemory.
-const bigPartBytes = 1 << 30
+// bdBigPartBytes is the size of the streamed part in TestMultipartHugePartConstantMemory.
+const bdBigPartBytes = 1 << 30

@@ -2,6 +2,6 @@
 
 package http
 
-// bigPartBytes is the size of the streamed part in TestMultipartHugePartConstantMemory:
+// bdBigPartBytes is the size of the streamed part in TestMultipartHugePartConstantMemory:
 // smaller under the race detector, which slows memory copies.
-const bigPartBytes = 256 << 20
+const bdBigPartBytes = 256 << 20

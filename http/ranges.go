@@ -61,7 +61,7 @@ func (r ByteRange) ContentRange(size int64) string {
 }
 
 // ParseRange parses a Range header value (RFC 9110 §14.1.2) against a representation of
-// size bytes and returns the ranges to send, each within [0, size).
+// size bytes (size >= 0) and returns the ranges to send, each within [0, size).
 //
 //   - "bytes=" is case-insensitive; another unit is ErrRangeUnit (ignore the header).
 //   - first-last, first- (to the end) and -suffix (the last suffix bytes) forms, comma

@@ -37,12 +37,25 @@ var peers = []peer{
 	{name: "gobwas", pkg: "../cmd/echo-gobwas", maxFailed: 10},
 }
 
+// binDir holds the peer binaries for the run; TestMain removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // build compiles the peers once per test binary run.
 var build = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "conformance-peers")
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	for _, p := range peers {
 		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, p.name), p.pkg).CombinedOutput()
 		if err != nil {

@@ -33,9 +33,12 @@ func markdown(reports []conform.Report) string {
 	b.WriteString("Verdicts: **OK** as RFC 6455 requires; **NON-STRICT** the right outcome, late or loose (invalid UTF-8 rejected\n")
 	b.WriteString("at message end instead of at the fragment that broke it, a reset instead of a close answer); **INFO** the RFC\n")
 	b.WriteString("leaves it open; **FAILED** forbidden behaviour, a missing required one, or a wrong close code.\n")
+	b.WriteString("Run it against any echo server: `go run ./cmd/rawws-conform -url ws://127.0.0.1:9001/ [-cases 6.*] [-v] [-json out.json] [-strict]`\n")
+	b.WriteString("(for instance with `cd bench && go run ./cmd/echo-gorilla -addr 127.0.0.1:9001` running).\n")
 	b.WriteString("Fail-fast is detected without timing where possible: the runner sends the fragment that makes the text\n")
 	b.WriteString("invalid, then a ping; a server that answers the ping has processed that fragment without failing.\n\n")
 
+	b.WriteString(findings)
 	b.WriteString("## Summary\n\n| peer | OK | NON-STRICT | INFO | FAILED | suite time |\n|---|---:|---:|---:|---:|---:|\n")
 	for i, p := range peers {
 		c := reports[i].Counts()
@@ -161,7 +164,7 @@ func writeGrouped(b *strings.Builder, list []conform.Result) {
 			fmt.Fprintf(b, "- %s %s: %s\n", g.ids[0], g.desc, mdEscape(g.detail))
 			continue
 		}
-		fmt.Fprintf(b, "- %s (%d cases), e.g. %s: %s\n", strings.Join(g.ids, ", "), len(g.ids), g.desc, mdEscape(g.detail))
+		fmt.Fprintf(b, "- %s (%d cases), e.g. %s: %s\n", ranges(g.ids), len(g.ids), g.desc, mdEscape(g.detail))
 	}
 }
 
@@ -185,3 +188,62 @@ func detailKind(d string) string {
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", "\\|", "*", "\\*", "_", "\\_", "<", "&lt;").Replace(s)
 }
+
+// ranges writes consecutive IDs of one subsection as a span: 6.7.1–6.7.40.
+func ranges(ids []string) string {
+	var parts []string
+	split := func(id string) (string, int) {
+		i := strings.LastIndex(id, ".")
+		n := 0
+		_, err := fmt.Sscanf(id[i+1:], "%d", &n)
+		if err != nil {
+			return id, -1
+		}
+		return id[:i], n
+	}
+	for i := 0; i < len(ids); {
+		pre, n := split(ids[i])
+		j := i + 1
+		for j < len(ids) {
+			p2, m := split(ids[j])
+			if p2 != pre || n < 0 || m != n+(j-i) {
+				break
+			}
+			j++
+		}
+		switch {
+		case j-i >= 3:
+			parts = append(parts, ids[i]+"–"+ids[j-1])
+		default:
+			parts = append(parts, ids[i:j]...)
+		}
+		i = j
+	}
+	return strings.Join(parts, ", ")
+}
+
+// findings explains the lists below in words. It is written by hand from
+// the run that produced the committed file: after -update, check that the
+// lists still say this.
+const findings = `## Findings
+
+- **gorilla** does not check UTF-8 in text messages; its echo server does it when the message is complete,
+  as gorilla's own Autobahn example does, so every fail-fast case (6.4, 6.8, 6.9) is NON-STRICT. It takes a
+  1-byte close payload as "no status" (7.3.2), does not know code 1014 (7.7.12), and answers an invalid UTF-8
+  close reason with 1002 rather than 1007 (7.5.x, NON-STRICT).
+- **gws** (CheckUtf8Enabled) also checks UTF-8 only per complete message (NON-STRICT fail-fast). A frame
+  whose 64-bit length has the top bit set makes it **panic** (slice bounds out of range in its reader) and
+  takes the whole process down (1.5.3): a one-frame remote crash. It does not know code 1014.
+- **nbio** never sends an empty message (WriteMessage writes nothing for a zero-length payload, so 0-byte
+  echoes time out), accepts unmasked client frames, accepts a FIN=0 continuation with nothing to continue,
+  fails invalid UTF-8 with 1002 instead of 1007 and oversized control frames with 1009 instead of 1002,
+  does not know 1012-1014 but echoes 1015, and when it fails a connection it drops TCP before flushing the
+  echo of the valid message that came first (the NON-STRICT 3.x/4.x cases).
+- **gobwas** (wsutil.Reader with CheckUTF8) fails invalid UTF-8 at the exact fragment: the only peer strict on
+  all of section 6. It does not know 1012-1014, echoes 5000 and 65535, and answers an invalid UTF-8 close
+  reason with 1002.
+- All four answer a handshake with Sec-WebSocket-Version 8 with 400 where RFC 6455 §4.4 asks for 426
+  (gobwas sends 426), and all accept a non-minimal length encoding (1.5.5, 1.5.6, INFO: the RFC binds only
+  the sender).
+
+`

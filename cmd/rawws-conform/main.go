@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -22,38 +23,44 @@ import (
 )
 
 func main() {
-	os.Exit(run())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run() int {
-	url := flag.String("url", "ws://127.0.0.1:9001/", "echo server to test (ws:// only)")
-	cases := flag.String("cases", "", "comma-separated case patterns (1.*,5.*, 6.4 or 7.9.2); empty runs all")
-	exclude := flag.String("exclude", "", "comma-separated case patterns to leave out")
-	jsonOut := flag.String("json", "", "also write the report as JSON to this file")
-	timeout := flag.Duration("timeout", 5*time.Second, "how long to wait for the server at each step")
-	parallel := flag.Int("parallel", 8, "cases run at once, each on its own connection")
-	strict := flag.Bool("strict", false, "exit non-zero on NON-STRICT cases too")
-	verbose := flag.Bool("v", false, "print the trace of every case that is not OK")
-	list := flag.Bool("list", false, "list the selected cases and exit")
-	flag.Parse()
-
+// run is the command with its arguments and outputs passed in, so tests
+// can drive it. It returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rawws-conform", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "ws://127.0.0.1:9001/", "echo server to test (ws:// only)")
+	cases := fs.String("cases", "", "comma-separated case patterns (1.*,5.*, 6.4 or 7.9.2); empty runs all")
+	exclude := fs.String("exclude", "", "comma-separated case patterns to leave out")
+	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
+	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the server at each step")
+	parallel := fs.Int("parallel", 8, "cases run at once, each on its own connection")
+	strict := fs.Bool("strict", false, "exit non-zero on NON-STRICT cases too")
+	verbose := fs.Bool("v", false, "print the trace of every case that is not OK")
+	list := fs.Bool("list", false, "list the selected cases and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
 	if *list {
 		for _, c := range conform.Select(split(*cases), split(*exclude)) {
-			fmt.Printf("%-10s %s — expect: %s\n", c.ID, c.Description, c.Expect)
+			fmt.Fprintf(stdout, "%-10s %s — expect: %s\n", c.ID, c.Description, c.Expect)
 		}
 		return 0
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	rep, err := conform.Run(ctx, *url, conform.Options{
 		Cases: split(*cases), Exclude: split(*exclude), Timeout: *timeout, Parallel: *parallel,
 	})
 	if err != nil && len(rep.Results) == 0 {
-		fmt.Fprintln(os.Stderr, "rawws-conform:", err)
+		fmt.Fprintln(stderr, "rawws-conform:", err)
 		return 2
 	}
-	if werr := rep.WriteText(os.Stdout, *verbose); werr != nil {
-		fmt.Fprintln(os.Stderr, "rawws-conform:", werr)
+	if werr := rep.WriteText(stdout, *verbose); werr != nil {
+		fmt.Fprintln(stderr, "rawws-conform:", werr)
 		return 2
 	}
 	if *jsonOut != "" {
@@ -65,12 +72,12 @@ func run() int {
 			}
 		}
 		if ferr != nil {
-			fmt.Fprintln(os.Stderr, "rawws-conform:", ferr)
+			fmt.Fprintln(stderr, "rawws-conform:", ferr)
 			return 2
 		}
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "rawws-conform:", err)
+		fmt.Fprintln(stderr, "rawws-conform:", err)
 		return 2
 	}
 	if len(rep.Failed()) > 0 || (*strict && len(rep.NonStrict()) > 0) {

@@ -577,7 +577,7 @@ func runeFragments(p []byte) []wframe {
 // server that fails within it is OK, one that fails after the rest is
 // NON-STRICT.
 func partialFrameCase(id, desc string, good, bad, rest []byte) Case {
-	const window = 300 * time.Millisecond
+	const window = time.Second
 	return Case{ID: id, Description: desc, Expect: "fail with 1007 before the frame is complete", run: func(s *session) (Verdict, string) {
 		p := bytes.Join([][]byte{good, bad, rest}, nil)
 		wire := wframe{fin: true, op: opText, payload: p}.encode(nil)

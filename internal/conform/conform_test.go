@@ -1,6 +1,7 @@
 package conform
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,7 +13,7 @@ import (
 
 // quick leaves out the cases that move megabytes: under -race they cost
 // seconds and test nothing the small ones do not.
-var quick = []string{"9.*", "1.1.9", "1.2.9", "1.3.9", "1.4.9", "1.3.7", "1.3.8", "1.4.7", "1.4.8"}
+var quick = HeavyCases
 
 func run(t *testing.T, url string, cases ...string) Report {
 	t.Helper()
@@ -134,6 +135,8 @@ func TestSelect(t *testing.T) {
 		{[]string{"6.4"}, nil, "6.40.1", false},
 		{nil, []string{"9.*"}, "9.1.1", false},
 		{nil, nil, "7.9.2", true},
+		{nil, HeavyCases, "1.2.9", false},
+		{nil, HeavyCases, "1.2.8", true},
 	}
 	for _, tt := range tests {
 		got := false
@@ -239,6 +242,52 @@ func FuzzUTF8Certain(f *testing.F) {
 		}
 		if k < len(b) && textState(b[:k+1]) {
 			t.Fatalf("%x: stdlib says the prefix through %d can still be valid", b, k)
+		}
+	})
+}
+
+// TestTimedEcho covers the size-and-speed cases' timing path, which the
+// other tests leave out for speed.
+func TestTimedEcho(t *testing.T) {
+	rep, err := Run(context.Background(), testServer(t, flawNone), Options{Cases: []string{"9.1.1", "9.7.2"}, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"9.1.1": "MB/s", "9.7.2": "per round trip"}
+	for _, r := range rep.Results {
+		if r.Verdict != OK || !strings.Contains(r.Detail, want[r.ID]) {
+			t.Errorf("%s: %s %q, want OK with %q", r.ID, r.Verdict, r.Detail, want[r.ID])
+		}
+	}
+	if len(rep.Results) != 2 {
+		t.Errorf("%d results", len(rep.Results))
+	}
+}
+
+// FuzzFrameRoundTrip: whatever the runner encodes (any opcode, bits,
+// length form) its reader decodes back unchanged, masked or not.
+func FuzzFrameRoundTrip(f *testing.F) {
+	f.Add([]byte("hello"), byte(0x81), uint8(0), false)
+	f.Add([]byte{}, byte(0x09), uint8(3), true)
+	f.Add(bytes.Repeat([]byte{0xff}, 300), byte(0x72), uint8(2), false)
+	f.Fuzz(func(t *testing.T, p []byte, b0 byte, form uint8, unmasked bool) {
+		w := wframe{fin: b0&0x80 != 0, rsv: b0 & 0x70, op: b0 & 0x0f, payload: p, unmasked: unmasked, lenForm: int(form % 4)}
+		enc := w.encode(nil)
+		got, err := readFrame(bufio.NewReader(bytes.NewReader(enc)))
+		if err != nil {
+			t.Fatalf("readFrame(%x): %v", enc, err)
+		}
+		if got.fin != w.fin || got.rsv != w.rsv || got.op != w.op || got.masked == unmasked || !bytes.Equal(got.payload, p) {
+			t.Fatalf("round trip of %+v gave %+v", w, got)
+		}
+		// Every prefix is a truncated frame, never a clean one.
+		for _, n := range []int{1, len(enc) / 2, len(enc) - 1} {
+			if n <= 0 || n >= len(enc) {
+				continue
+			}
+			if _, err := readFrame(bufio.NewReader(bytes.NewReader(enc[:n]))); err == nil {
+				t.Fatalf("prefix %d of %x decoded", n, enc)
+			}
 		}
 	})
 }

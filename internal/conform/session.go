@@ -75,7 +75,8 @@ func (s *session) readLoop(r *bufio.Reader) {
 
 func (s *session) close() {
 	_ = s.c.Close()
-	for range s.ev { //nolint:revive // drain so the reader goroutine ends
+	// Drain so the reader goroutine, unblocked by the close, can end.
+	for range s.ev {
 	}
 }
 
@@ -293,7 +294,7 @@ func (s *session) frameItem(f rframe) (item, bool) {
 		it := item{kind: itClose, code: -1}
 		switch {
 		case len(f.payload) == 1:
-			return item{kind: itViolation, detail: "close frame with a 1-byte payload"}, true
+			return item{kind: itViolation, detail: "server sent a close frame with a 1-byte payload"}, true
 		case len(f.payload) >= 2:
 			it.code = int(binary.BigEndian.Uint16(f.payload))
 			it.reason = string(f.payload[2:])

@@ -324,6 +324,10 @@ func (c *conn) Writev(bufs [][]byte) (int, error) {
 func (c *conn) Flush(ctx context.Context) error {
 	c.mu.Lock()
 	x := c.x
+	if x != nil && x.failed {
+		c.mu.Unlock()
+		return fmt.Errorf("epoll: flush: %w", poller.ErrClosed)
+	}
 	if x == nil || x.n == 0 {
 		c.mu.Unlock()
 		return nil

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -59,13 +58,14 @@ type Engine struct {
 	loops []*loop
 	next  atomic.Uint32 // round-robin cursor over loops
 
-	mu    sync.Mutex
-	lns   map[net.Listener]struct{}
-	live  int           // connections handed to a loop and not yet closed
-	idle  chan struct{} // closed when live drops to 0 during Shutdown
-	down  bool          // Shutdown started: no new connections
-	ended chan struct{} // closed when Shutdown has released the loops
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	lns    map[net.Listener]struct{}
+	live   int           // connections handed to a loop and not yet closed
+	idle   chan struct{} // closed when live drops to 0 during Shutdown
+	down   bool          // Shutdown started: no new connections
+	downCh chan struct{} // closed when down is set
+	ended  chan struct{} // closed when Shutdown has released the loops
+	wg     sync.WaitGroup
 }
 
 // New starts an engine: cfg.Loops loops (0 means GOMAXPROCS), each with an
@@ -79,11 +79,12 @@ func New(cfg poller.Config, opt Options) (*Engine, error) {
 		opt.ReadBufferSize = DefaultReadBufferSize
 	}
 	e := &Engine{
-		cfg:   cfg,
-		opt:   opt,
-		wheel: wheel.New(cfg.Tick),
-		lns:   make(map[net.Listener]struct{}),
-		ended: make(chan struct{}),
+		cfg:    cfg,
+		opt:    opt,
+		wheel:  wheel.New(cfg.Tick),
+		lns:    make(map[net.Listener]struct{}),
+		ended:  make(chan struct{}),
+		downCh: make(chan struct{}),
 	}
 	for i := 0; i < cfg.Loops; i++ {
 		l, err := newLoop(e)
@@ -114,10 +115,12 @@ func (e *Engine) AfterFunc(d time.Duration, f func()) poller.Timer {
 
 // Serve accepts from ln until the engine shuts down (it then returns an
 // error wrapping poller.ErrClosed) or ln fails. ln must expose its socket
-// (net.TCPListener and net.UnixListener do): Serve waits for readiness
-// through Go's poller but calls accept4 itself, so no net.Conn is built per
-// connection. Accepted connections go round-robin to the loops. Running out
-// of file descriptors backs off and retries, like net/http.
+// (net.TCPListener and net.UnixListener do). A duplicate of the listening
+// descriptor is watched by one of the loops, which calls accept4 itself, so
+// no net.Conn is built per connection; accepted connections go round-robin
+// to the loops. Running out of descriptors pauses accepting for 100 ms, like
+// net/http's back-off. Closing ln stops Serve within about 100 ms (the
+// duplicate keeps the socket listening until then).
 func (e *Engine) Serve(ln net.Listener, h poller.Handler) error {
 	if h == nil {
 		return errors.New("epoll: serve: nil handler")
@@ -130,85 +133,67 @@ func (e *Engine) Serve(ln net.Listener, h poller.Handler) error {
 	if err != nil {
 		return fmt.Errorf("epoll: serve: %w", err)
 	}
+	dfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		dfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return fmt.Errorf("epoll: serve: %w", err)
+	}
+	if derr != nil {
+		return fmt.Errorf("epoll: serve: dup: %w", derr)
+	}
+	org := &origin{laddr: ln.Addr(), fixedLocal: true}
+	if ta, ok := org.laddr.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+		org.fixedLocal = false
+	}
+	lr := &listener{fd: dfd, h: h, org: org}
+	lr.loop = e.loops[(e.next.Add(1)-1)%uint32(len(e.loops))]
 	e.mu.Lock()
 	if e.down {
 		e.mu.Unlock()
+		unix.Close(dfd)
 		return fmt.Errorf("epoll: serve: %w", poller.ErrClosed)
 	}
 	e.lns[ln] = struct{}{}
+	lr.loop.post(task{kind: taskListen, lr: lr})
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
 		delete(e.lns, ln)
 		e.mu.Unlock()
+		// Dropped if the loop already stopped: it closes its listeners then.
+		lr.loop.post(task{kind: taskUnlisten, lr: lr})
 	}()
 
-	org := &origin{laddr: ln.Addr()}
-	if ta, ok := org.laddr.(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
-		org.fixedLocal = true
-	}
-	if _, ok := org.laddr.(*net.TCPAddr); !ok {
-		org.fixedLocal = true
-	}
-	var (
-		rsa      unix.RawSockaddrAny
-		accErr   error
-		retry    bool
-		backoff  time.Duration
-		accepted int
-	)
-	accept := func(lfd uintptr) bool {
-		for {
-			alen := uint32(unix.SizeofSockaddrAny)
-			r, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, lfd,
-				uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&alen)),
-				unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
-			switch errno {
-			case 0:
-			case unix.EAGAIN:
-				return false
-			case unix.EINTR, unix.ECONNABORTED:
-				continue
-			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
-				accErr, retry = errno, true
-				return true
-			default:
-				accErr, retry = errno, false
-				return true
-			}
-			accepted++
-			c := &conn{fd: int32(r), org: org}
-			c.setRemote(&rsa)
-			c.h = h
-			if err := e.add(c); err != nil {
-				unix.Close(int(r))
-				accErr, retry = err, false
-				return true
-			}
-		}
-	}
+	// Every connection is accepted by the loop. This goroutine only
+	// notices the end: Shutdown, or ln closed by its owner (a listener's
+	// RawConn cannot wait for readiness, so closure is polled).
+	tk := time.NewTicker(listenerPoll)
+	defer tk.Stop()
 	for {
-		accErr, retry, accepted = nil, false, 0
-		err := rc.Read(accept)
-		if accepted > 0 {
-			backoff = 0
-		}
-		if err == nil {
-			err = accErr
-		}
-		e.mu.Lock()
-		down := e.down
-		e.mu.Unlock()
-		if down {
+		select {
+		case <-e.downCh:
 			return fmt.Errorf("epoll: serve: %w", poller.ErrClosed)
+		case <-tk.C:
+			if err := rc.Control(func(uintptr) {}); err != nil {
+				return fmt.Errorf("epoll: serve: listener: %w", err)
+			}
 		}
-		if retry {
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			time.Sleep(backoff)
-			continue
-		}
-		return fmt.Errorf("epoll: accept: %w", err)
 	}
+}
+
+// listenerPoll is how often Serve checks that its listener is still open.
+const listenerPoll = 100 * time.Millisecond
+
+// listener is a listening socket watched by a loop.
+type listener struct {
+	fd     int
+	h      poller.Handler
+	org    *origin
+	loop   *loop
+	idx    int // in loop.lns; -1 once closed
+	paused bool
 }
 
 // Adopt moves c onto the engine: it duplicates c's descriptor, closes c
@@ -375,6 +360,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	e.down = true
+	close(e.downCh)
 	for ln := range e.lns {
 		ln.Close()
 	}

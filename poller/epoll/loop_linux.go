@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -23,11 +24,15 @@ const (
 	taskOffer                    // SetHandler: offer carried bytes to the new handler
 	taskCloseAll                 // Shutdown ran out of time
 	taskStop                     // release the loop
+	taskListen                   // watch a listening socket
+	taskUnlisten                 // stop watching it and close it
+	taskRelisten                 // accept again after running out of fds
 )
 
 // task is work handed to a loop from another goroutine.
 type task struct {
 	c    *conn
+	lr   *listener
 	err  error
 	kind taskKind
 }
@@ -54,6 +59,7 @@ type loop struct {
 	ready  []*conn // connections read up to the budget, not yet drained
 	spare  []*conn
 	work   []task
+	lns    []*listener // epoll data of listener i is -2-i
 
 	mu      sync.Mutex
 	tasks   []task
@@ -89,6 +95,12 @@ func (l *loop) closeFDs() {
 	l.mu.Unlock()
 	unix.Close(l.efd)
 	unix.Close(l.epfd)
+	for i, lr := range l.lns {
+		if lr != nil {
+			unix.Close(lr.fd)
+			l.lns[i] = nil
+		}
+	}
 }
 
 var wakeValue = [8]byte{1}
@@ -131,6 +143,10 @@ func (l *loop) run() {
 			ev := &l.events[i]
 			if ev.Fd == eventfdSlot {
 				unix.Read(l.efd, drain[:])
+				continue
+			}
+			if ev.Fd < eventfdSlot {
+				l.accept(int(-2 - ev.Fd))
 				continue
 			}
 			l.event(ev)
@@ -187,6 +203,16 @@ func (l *loop) runTasks() bool {
 			}
 		case taskStop:
 			stop = true
+		case taskListen:
+			l.listen(t.lr)
+		case taskUnlisten:
+			l.unlisten(t.lr)
+		case taskRelisten:
+			if lr := t.lr; lr.idx >= 0 && lr.paused {
+				lr.paused = false
+				ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(-2 - lr.idx)}
+				unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, lr.fd, &ev)
+			}
 		}
 	}
 	return stop
@@ -537,7 +563,7 @@ func (l *loop) finalize(c *conn, err error) {
 		if x.hasReason {
 			err = x.reason
 		}
-		x.failed = err != nil && err != io.EOF
+		x.failed = x.n > 0 && err != nil && err != io.EOF
 		x.drop()
 		x.notify()
 	}
@@ -557,4 +583,79 @@ func (l *loop) finalize(c *conn, err error) {
 	}
 	h.OnClose(c, err)
 	l.e.done()
+}
+
+// listen registers a listening socket (level-triggered: a partial accept
+// burst is picked up on the next wait).
+func (l *loop) listen(lr *listener) {
+	lr.idx = -1
+	for i, o := range l.lns {
+		if o == nil {
+			lr.idx = i
+			break
+		}
+	}
+	if lr.idx < 0 {
+		lr.idx = len(l.lns)
+		l.lns = append(l.lns, nil)
+	}
+	l.lns[lr.idx] = lr
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(-2 - lr.idx)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, lr.fd, &ev); err != nil {
+		// Serve's own Accept still serves ln, only slower.
+		l.unlisten(lr)
+	}
+}
+
+func (l *loop) unlisten(lr *listener) {
+	if lr.idx < 0 || lr.idx >= len(l.lns) || l.lns[lr.idx] != lr {
+		return
+	}
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, lr.fd, nil)
+	unix.Close(lr.fd)
+	l.lns[lr.idx] = nil
+	lr.idx = -1
+}
+
+// acceptBurst bounds the connections accepted per readiness event.
+const acceptBurst = 128
+
+// accept takes pending connections off listener i and hands them to the
+// loops round-robin. accept4 is called raw with a reused sockaddr buffer:
+// accepting allocates only the conn itself.
+func (l *loop) accept(i int) {
+	if i < 0 || i >= len(l.lns) || l.lns[i] == nil {
+		return
+	}
+	lr := l.lns[i]
+	var rsa unix.RawSockaddrAny
+	for range acceptBurst {
+		alen := uint32(unix.SizeofSockaddrAny)
+		r, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lr.fd),
+			uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&alen)),
+			unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+		switch errno {
+		case 0:
+		case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED:
+			return
+		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			// Level-triggered readiness would spin: stop watching for a
+			// while, like net/http's accept back-off.
+			lr.paused = true
+			ev := unix.EpollEvent{Fd: int32(-2 - i)}
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, lr.fd, &ev)
+			l.e.wheel.AfterFunc(100*time.Millisecond, func() {
+				l.post(task{kind: taskRelisten, lr: lr})
+			})
+			return
+		default:
+			return
+		}
+		c := &conn{fd: int32(r), org: lr.org, h: lr.h}
+		c.setRemote(&rsa)
+		if err := l.e.add(c); err != nil {
+			unix.Close(int(r))
+			return
+		}
+	}
 }

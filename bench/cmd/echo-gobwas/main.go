@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,12 +45,19 @@ func main() {
 
 func serve(c net.Conn) {
 	defer c.Close()
-	if _, err := ws.Upgrade(c); err != nil {
+	// Reads go through one buffer, from the handshake on, as gobwas
+	// advises: wsutil.Reader reads a header in small pieces and would
+	// otherwise make several syscalls per frame.
+	br := bufio.NewReaderSize(c, 64<<10)
+	if _, err := (ws.Upgrader{}).Upgrade(struct {
+		io.Reader
+		io.Writer
+	}{br, c}); err != nil {
 		return
 	}
 	control := wsutil.ControlFrameHandler(c, ws.StateServerSide)
 	r := &wsutil.Reader{
-		Source:         c,
+		Source:         br,
 		State:          ws.StateServerSide,
 		CheckUTF8:      true,
 		MaxFrameSize:   maxMessage,
