@@ -21,6 +21,7 @@ test: deps lint
 	bash .ci/gencheck.sh
 	$(GO) test -race -count=1 -timeout 15m ./...
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+	bash .ci/conform.sh
 	FUZZTIME=$(FUZZTIME) bash .ci/fuzz.sh
 	bash .ci/arm64.sh
 	$(GO) test -count=1 -tags purego -run 'Mask' .
@@ -37,6 +38,7 @@ gen:
 	$(GO) generate ./...
 
 fuzz:
+	bash .ci/conform.sh
 	FUZZTIME=$(FUZZTIME) bash .ci/fuzz.sh
 
 arm64: deps

@@ -29,3 +29,15 @@ func TestSuite(t *testing.T) {
 }
 
 func BenchmarkEcho(b *testing.B) { pollertest.BenchmarkEcho(b, newEngine) }
+
+// BenchmarkEchoUnlocked is BenchmarkEcho with loops not locked to their OS
+// threads (Options.LockOSThread false), to compare with the default.
+func BenchmarkEchoUnlocked(b *testing.B) {
+	pollertest.BenchmarkEcho(b, func(t testing.TB, cfg poller.Config) poller.Engine {
+		e, err := New(cfg, Options{LockOSThread: false})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	})
+}

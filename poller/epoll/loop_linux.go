@@ -27,12 +27,14 @@ const (
 	taskListen                   // watch a listening socket
 	taskUnlisten                 // stop watching it and close it
 	taskRelisten                 // accept again after running out of fds
+	taskFunc                     // run fn on the loop (tests inspect loop-owned state)
 )
 
 // task is work handed to a loop from another goroutine.
 type task struct {
 	c    *conn
 	lr   *listener
+	fn   func()
 	err  error
 	kind taskKind
 }
@@ -203,6 +205,8 @@ func (l *loop) runTasks() bool {
 			}
 		case taskStop:
 			stop = true
+		case taskFunc:
+			t.fn()
 		case taskListen:
 			l.listen(t.lr)
 		case taskUnlisten:

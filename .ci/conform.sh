@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every conformance case, heavy ones included, against the built rawws-echo on
+# every backend; -strict fails on NON-STRICT too.
+set -euo pipefail
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"; [ -n "${srv:-}" ] && kill $srv 2>/dev/null || true' EXIT
+go build -o "$bin/" ./cmd/rawws-echo ./cmd/rawws-conform
+for backend in ${BACKENDS:-netpoll epoll std}; do
+  log="$bin/echo-$backend.log"
+  "$bin/rawws-echo" -addr 127.0.0.1:0 -backend "$backend" >"$log" 2>&1 &
+  srv=$!
+  addr=
+  for _ in $(seq 1 100); do
+    addr=$(sed -n 's/^listening on //p' "$log" | head -1)
+    [ -n "$addr" ] && break
+    sleep 0.1
+  done
+  [ -n "$addr" ] || { cat "$log"; echo "rawws-echo -backend $backend did not start" >&2; exit 1; }
+  echo "conformance: rawws-echo -backend $backend"
+  "$bin/rawws-conform" -url "ws://$addr/" -strict | tail -n 3
+  kill $srv; wait $srv 2>/dev/null || true; srv=
+done
