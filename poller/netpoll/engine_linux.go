@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -34,6 +35,7 @@ type engine struct {
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	lns      map[net.Listener]struct{}
+	files    map[*os.File]struct{} // duplicated listener descriptors
 	shutdown bool
 	idle     chan struct{} // closed and cleared when conns becomes empty
 
@@ -48,6 +50,7 @@ func NewEngine(cfg poller.Config) poller.Engine {
 		wheel: wheel.New(cfg.Tick),
 		conns: make(map[*conn]struct{}),
 		lns:   make(map[net.Listener]struct{}),
+		files: make(map[*os.File]struct{}),
 	}
 }
 
@@ -57,34 +60,49 @@ func (e *engine) AfterFunc(d time.Duration, f func()) poller.Timer {
 	return e.wheel.AfterFunc(d, f)
 }
 
-// Serve accepts with accept4 whenever Go's poller reports the listener
-// readable, and hands each socket straight to netpoll.
+// Serve accepts with accept4 on a duplicate of the listener's descriptor
+// that Go's poller watches (a net.Listener's own raw connection cannot wait
+// for readability), and hands each socket straight to netpoll. Listeners
+// without a descriptor are served with Accept and Adopt.
 func (e *engine) Serve(ln net.Listener, h poller.Handler) error {
 	if h == nil {
 		return errors.New("netpoll: serve: nil handler")
 	}
-	sc, ok := ln.(syscall.Conn)
-	if !ok {
-		return fmt.Errorf("netpoll: serve on %T: %w", ln, errors.ErrUnsupported)
-	}
-	rc, err := sc.SyscallConn()
+	lf, err := dupListener(ln)
 	if err != nil {
-		return fmt.Errorf("netpoll: serve: %w", err)
+		return err
 	}
 	e.mu.Lock()
 	if e.shutdown {
 		e.mu.Unlock()
+		if lf != nil {
+			lf.Close()
+		}
 		return fmt.Errorf("netpoll: serve: %w", poller.ErrClosed)
 	}
 	e.lns[ln] = struct{}{}
+	if lf != nil {
+		e.files[lf] = struct{}{}
+	}
 	e.accepting.Add(1)
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
 		delete(e.lns, ln)
+		if lf != nil {
+			delete(e.files, lf)
+			lf.Close()
+		}
 		e.mu.Unlock()
 		e.accepting.Done()
 	}()
+	if lf == nil {
+		return e.serveAccept(ln, h)
+	}
+	rc, err := lf.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("netpoll: serve: %w", err)
+	}
 	network := ln.Addr().Network()
 	var backoff time.Duration
 	for {
@@ -103,12 +121,10 @@ func (e *engine) Serve(ln net.Listener, h poller.Handler) error {
 			err = aerr
 		}
 		if err != nil {
-			e.mu.Lock()
-			down := e.shutdown
-			e.mu.Unlock()
-			switch {
-			case down:
+			if e.isShutdown() {
 				return fmt.Errorf("netpoll: serve: %w", poller.ErrClosed)
+			}
+			switch {
 			case errors.Is(err, unix.ECONNABORTED):
 				continue
 			case errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM):
@@ -135,6 +151,64 @@ func (e *engine) Serve(ln net.Listener, h poller.Handler) error {
 		}
 		// OnOpen is quick by contract; running it here saves a goroutine.
 		c.open()
+	}
+}
+
+func (e *engine) isShutdown() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.shutdown
+}
+
+// dupListener returns a non-blocking duplicate of ln's descriptor as an
+// *os.File, which Go's poller can wait on; nil if ln has no descriptor.
+func dupListener(ln net.Listener) (*os.File, error) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return nil, nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, nil
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, fmt.Errorf("netpoll: serve: %w", err)
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("netpoll: serve: dup listener: %w", derr)
+	}
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		unix.Close(nfd)
+		return nil, fmt.Errorf("netpoll: serve: %w", err)
+	}
+	return os.NewFile(uintptr(nfd), "listener"), nil
+}
+
+// serveAccept is Serve for a listener without a descriptor.
+func (e *engine) serveAccept(ln net.Listener, h poller.Handler) error {
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if e.isShutdown() {
+				return fmt.Errorf("netpoll: serve: %w", poller.ErrClosed)
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("netpoll: accept: %w", err)
+		}
+		backoff = 0
+		if _, err := e.Adopt(nc, nil, h); err != nil {
+			nc.Close()
+		}
 	}
 }
 
@@ -263,6 +337,9 @@ func (e *engine) Shutdown(ctx context.Context) error {
 	e.shutdown = true
 	for ln := range e.lns {
 		ln.Close()
+	}
+	for f := range e.files {
+		f.Close()
 	}
 	e.mu.Unlock()
 	e.accepting.Wait()
