@@ -159,3 +159,75 @@ func TestUpgradeRejects(t *testing.T) {
 		}
 	})
 }
+
+func TestDialSubprotocolAndClientMessageMode(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: echoMessages}, Protocols: []string{"v2", "v1"}})
+		ctx := ctx5(t)
+		got := make(chan string, 4)
+		closed := make(chan error, 1)
+		s, resp, err := Dial(ctx, srv.URL, DialOptions{
+			Engine:    eng,
+			Protocols: []string{"v1", "v2"},
+			Options: Options{MessageHandler: MessageFuncs{
+				Message: func(s *Session, op frame.Opcode, p []byte) { got <- op.String() + ":" + string(p) },
+				Close:   func(s *Session, err error) { closed <- err },
+			}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Protocol != "v2" {
+			t.Fatalf("protocol %q, want the server's preference v2", resp.Protocol)
+		}
+		// Fragmented on the way out, reassembled by both ends.
+		s.Send(ctx, frame.Frame{Opcode: frame.OpText, Payload: []byte("to")})
+		s.Send(ctx, frame.Frame{Fin: true, Opcode: frame.OpContinuation, Payload: []byte("gether")})
+		select {
+		case m := <-got:
+			if m != "text:together" {
+				t.Fatalf("got %q", m)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no echo")
+		}
+		go s.CloseWith(context.Background(), frame.CloseReason{Code: frame.CloseNormal})
+		select {
+		case err := <-closed:
+			if !IsNormalClosure(err) {
+				t.Fatalf("client ended with %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("close handshake did not finish")
+		}
+	})
+}
+
+// BenchmarkEchoRoundTrip measures one 64-byte message in flight between a
+// Dial client (channel mode) and an UpgradeHTTP server (message mode) on
+// the same engine.
+func BenchmarkEchoRoundTrip(b *testing.B) {
+	for _, name := range poller.Backends() {
+		b.Run(name, func(b *testing.B) {
+			eng, err := poller.New(name, poller.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer eng.Close()
+			t := &testing.T{}
+			srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: echoMessages}})
+			ctx := context.Background()
+			s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close(errors.New("done"))
+			msg := bytes.Repeat([]byte("x"), 64)
+			b.ReportAllocs()
+			for b.Loop() {
+				s.SendBinary(ctx, msg)
+				<-s.Incoming()
+			}
+		})
+	}
+}

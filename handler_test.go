@@ -2,9 +2,13 @@ package rawws
 
 import (
 	"context"
+	"errors"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/poller"
 )
 
 // The event-mode hot path allocates nothing per frame: parse, unmask in
@@ -86,4 +90,45 @@ func itoa(n int) string {
 		b = append([]byte{byte('0' + n%10)}, b...)
 	}
 	return string(b)
+}
+
+// An idle event-mode connection costs no goroutine (on the event-loop
+// backends; std has one reader goroutine per connection by design).
+func TestIdleSessionsHaveNoGoroutine(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		if eng.Name() == "std" {
+			t.Skip("std runs a reader goroutine per connection by design")
+		}
+		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: echoMessages}})
+		ctx := ctx5(t)
+		// Warm up the engine's loops and the HTTP server first.
+		warm, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Options: Options{MessageHandler: MessageFuncs{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.next(t)
+		defer warm.Close(errors.New("done"))
+		time.Sleep(50 * time.Millisecond)
+		before := runtime.NumGoroutine()
+		const n = 50
+		for i := 0; i < n; i++ {
+			s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Options: Options{MessageHandler: MessageFuncs{}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close(errors.New("done"))
+			s.SendText(ctx, "hi") // some traffic, then idle
+			srv.next(t)
+		}
+		var after int
+		for i := 0; i < 50; i++ { // net/http's per-request goroutines wind down
+			time.Sleep(20 * time.Millisecond)
+			if after = runtime.NumGoroutine(); after-before < n/5 {
+				break
+			}
+		}
+		if after-before >= n/5 {
+			t.Fatalf("%d goroutines before, %d after %d idle connection pairs", before, after, n)
+		}
+	})
 }

@@ -13,8 +13,7 @@ import (
 // Mask does not allocate and keeps no reference to b. The routine behind it
 // (see MaskImpl) is chosen once at program start from the CPU's features.
 func Mask(key [4]byte, pos int, b []byte) int {
-	maskFast(key, pos, b)
-	return (pos + len(b)) & 3
+	return maskFast(key, pos, b)
 }
 
 // maskKey turns key and pos into the 32-bit word whose low byte (little
@@ -36,8 +35,8 @@ type maskImpl struct {
 	// level is what the arch dispatcher (maskFast) switches on for this
 	// routine, so the hot path makes a direct call, not an indirect one.
 	level int
-	// mask is Mask without the returned position.
-	mask func(key [4]byte, pos int, b []byte)
+	// mask does what Mask does.
+	mask func(key [4]byte, pos int, b []byte) int
 }
 
 // maskBest indexes maskImpls: the first routine the CPU supports.
@@ -54,7 +53,10 @@ var maskBest = func() int {
 // maskLevel is maskImpls[maskBest].level, kept apart so maskFast reads one word.
 var maskLevel = maskImpls[maskBest].level
 
-func maskGenericPos(key [4]byte, pos int, b []byte) { maskGeneric(b, maskKey(key, pos)) }
+func maskGenericPos(key [4]byte, pos int, b []byte) int {
+	maskGeneric(b, maskKey(key, pos))
+	return (pos + len(b)) & 3
+}
 
 // maskGeneric works a 64-bit word at a time, in portable Go. Loads and stores
 // go through encoding/binary, which compiles to single unaligned moves where

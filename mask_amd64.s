@@ -43,12 +43,15 @@
 	MOVQ AX, DX \
 	RORQ CX, DX
 
-// func maskAsm(p *byte, n int, key uint32, pos int, level int)
-TEXT ·maskAsm(SB), NOSPLIT, $0-40
+// func maskAsm(p *byte, n int, key uint32, pos int, level int) (next int)
+TEXT ·maskAsm(SB), NOSPLIT, $0-48
 	MOVQ p+0(FP), DI
 	MOVQ n+8(FP), SI
 	MOVL key+16(FP), AX
 	MOVQ pos+24(FP), CX
+	LEAQ (CX)(SI*1), DX
+	ANDQ $3, DX
+	MOVQ DX, next+40(FP)
 	ANDQ $3, CX
 	SHLQ $3, CX
 	RORL CX, AX

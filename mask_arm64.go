@@ -15,9 +15,10 @@ var maskImpls = []maskImpl{
 	{name: "generic", supported: true, level: 0, mask: maskGenericPos},
 }
 
-func maskFast(key [4]byte, pos int, b []byte) {
+func maskFast(key [4]byte, pos int, b []byte) int {
 	k := maskKey(key, pos)
 	maskNEON(unsafe.SliceData(b), len(b), uint64(k)<<32|uint64(k))
+	return (pos + len(b)) & 3
 }
 
 // maskNEON XORs the n bytes at p with key, a 4-byte key repeated twice whose

@@ -9,4 +9,4 @@ var maskImpls = []maskImpl{
 	{name: "generic", supported: true, mask: maskGenericPos},
 }
 
-func maskFast(key [4]byte, pos int, b []byte) { maskGeneric(b, maskKey(key, pos)) }
+func maskFast(key [4]byte, pos int, b []byte) int { return maskGenericPos(key, pos, b) }

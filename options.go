@@ -40,6 +40,11 @@ type Options struct {
 	// session ends with ErrFrameTooBig. 0 means no cap (the seed's
 	// Int.MAX_VALUE); message mode caps frames by MaxMessageSize anyway.
 	MaxFrameSize int64
+	// AllowedRsv holds RSV bits (0x40, 0x20, 0x10 as in the first header
+	// byte) an extension negotiated outside the session, so raw frames
+	// carrying them are delivered instead of failing with 1002. Raw modes
+	// only: message mode implements no extension and rejects every RSV bit.
+	AllowedRsv byte
 	// MaxMessageSize caps a reassembled message in message mode (1009 when
 	// exceeded). Default 16 MiB; negative means no cap.
 	MaxMessageSize int64

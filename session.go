@@ -122,7 +122,7 @@ func NewSession(conn poller.Conn, opts Options, h MessageHandler) *Session {
 // newSession builds a session that is not attached to a connection yet.
 func newSession(opts Options) *Session {
 	opts = opts.withDefaults()
-	s := &Session{opts: opts, done: make(chan struct{}), killed: make(chan struct{})}
+	s := &Session{opts: opts, done: make(chan struct{})}
 	switch {
 	case opts.MessageHandler != nil:
 		s.mode, s.msgs = modeMessages, opts.MessageHandler
@@ -137,9 +137,12 @@ func newSession(opts Options) *Session {
 		}
 	case opts.Handler != nil:
 		s.mode, s.handler = modeFrames, opts.Handler
+		s.parser.AllowedRsv = opts.AllowedRsv
 	default:
 		s.mode = modeChannel
 		s.incoming = make(chan frame.Frame, opts.IncomingFrames)
+		s.killed = make(chan struct{})
+		s.parser.AllowedRsv = opts.AllowedRsv
 	}
 	s.masking.Store(opts.Masking)
 	s.maxFrameSize.Store(opts.MaxFrameSize)
@@ -444,13 +447,15 @@ func (s *Session) Close(cause error) {
 	s.wakeLocked()
 	c := s.conn
 	s.mu.Unlock()
-	s.inMu.Lock()
-	select {
-	case <-s.killed:
-	default:
-		close(s.killed)
+	if s.killed != nil {
+		s.inMu.Lock()
+		select {
+		case <-s.killed:
+		default:
+			close(s.killed)
+		}
+		s.inMu.Unlock()
 	}
-	s.inMu.Unlock()
 	if c != nil {
 		c.CloseWithError(cause)
 	}

@@ -591,3 +591,37 @@ func TestNewRawSessionEventMode(t *testing.T) {
 		t.Fatal("raw event session answered by itself")
 	}
 }
+
+// RSV bits reach a raw session only when allowed; the message layer never
+// accepts them.
+func TestAllowedRsv(t *testing.T) {
+	in := rsvFrame(0x40, frame.OpBinary, []byte("z"))
+	for _, tc := range []struct {
+		name      string
+		opts      Options
+		delivered bool
+	}{
+		{"raw allowed", Options{AllowedRsv: 0x40}, true},
+		{"raw not allowed", Options{}, false},
+		{"raw other bit allowed", Options{AllowedRsv: 0x20}, false},
+		{"message mode", Options{AllowedRsv: 0x40, MessageHandler: MessageFuncs{}}, false},
+	} {
+		fc := &fakeConn{record: true}
+		var got []frame.Frame
+		if tc.opts.MessageHandler == nil {
+			tc.opts.Handler = HandlerFuncs{Frame: func(s *Session, f frame.Frame) { got = append(got, f) }}
+		}
+		s := NewRawSession(fc, tc.opts)
+		s.OnData(fc, bytes.Clone(in))
+		if tc.delivered {
+			if len(got) != 1 || !got[0].Rsv1 || got[0].Rsv2 || string(got[0].Payload) != "z" {
+				t.Errorf("%s: got %+v", tc.name, got)
+			}
+			continue
+		}
+		fs := parseFrames(t, fc.output())
+		if len(got) != 0 || len(fs) != 1 || fs[0].Opcode != frame.OpClose {
+			t.Errorf("%s: delivered %d, wrote %+v", tc.name, len(got), fs)
+		}
+	}
+}

@@ -168,6 +168,12 @@ func (h *hconn) consume(b []byte) int {
 			}
 		case rsHead:
 			h.mu.Lock()
+			if h.hijacked {
+				// Handed off inside this call: the rest is the new
+				// handler's, and pausing would pause it.
+				h.mu.Unlock()
+				return consumed
+			}
 			if !h.canStartLocked() {
 				if h.stopped {
 					h.mu.Unlock()

@@ -32,7 +32,7 @@ type inliner interface {
 type nonBlocking struct{ h Handler }
 
 func (n nonBlocking) ServeHTTP(w *ResponseWriter, r *Request) { n.h.ServeHTTP(w, r) }
-func (n nonBlocking) inlineFor(*Request) bool                  { return true }
+func (n nonBlocking) inlineFor(*Request) bool                 { return true }
 
 // NonBlocking marks h as never blocking (no I/O, no locks held long, no
 // channel waits): the server then runs it on the connection's event loop,

@@ -50,7 +50,6 @@ var allowedStricter = []error{
 	ErrExpectation, ErrSpaceBeforeColon, ErrBadRequestLine, ErrLengthWithChunked,
 }
 
-
 // diffCheck asserts that both parsers reach the same verdict on raw and,
 // when both accept, see the same method, target and header fields.
 func diffCheck(t *testing.T, raw []byte) {

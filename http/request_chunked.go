@@ -14,7 +14,8 @@ const (
 	csDataCR
 	csDataLF
 	csTrailerStart
-	csTrailer
+	csTrailerName
+	csTrailerValue
 	csTrailerLF
 	csEndLF
 )
@@ -22,6 +23,7 @@ const (
 const (
 	maxChunkLine = 4096 // size line with extensions
 	maxTrailer   = 16 << 10
+	maxTrailers  = 64
 )
 
 type chunkDecoder struct {
@@ -30,6 +32,7 @@ type chunkDecoder struct {
 	size    int64
 	line    int
 	trailer int
+	fields  int
 }
 
 func (d *chunkDecoder) reset() { *d = chunkDecoder{} }
@@ -44,8 +47,8 @@ func (d *chunkDecoder) decode(b, dst []byte, max int64) (int, []byte, bool, *Req
 		switch d.state {
 		case csSize:
 			if byteClass[c]&clsHex != 0 {
-				if d.digits == 15 {
-					return i, dst, false, errBadChunk // would overflow int64 soon
+				if d.size>>59 != 0 {
+					return i, dst, false, errBadChunk // would overflow int64
 				}
 				d.size = d.size<<4 | int64(unhex(c))
 				d.digits++
@@ -107,21 +110,34 @@ func (d *chunkDecoder) decode(b, dst []byte, max int64) (int, []byte, bool, *Req
 			i++
 			d.state, d.digits, d.size = csSize, 0, 0
 		case csTrailerStart:
-			switch c {
-			case '\r':
+			switch {
+			case c == '\r':
 				d.state = csEndLF
-			case ' ', '\t', '\n':
-				return i, dst, false, errBadChunk
+			case byteClass[c]&clsToken != 0:
+				d.fields++
+				if d.fields > maxTrailers {
+					return i, dst, false, errBadChunk
+				}
+				d.state = csTrailerName
 			default:
-				d.state = csTrailer
+				return i, dst, false, errBadChunk
 			}
 			i++
 			d.trailer++
-		case csTrailer:
+		case csTrailerName:
+			switch {
+			case c == ':':
+				d.state = csTrailerValue
+			case byteClass[c]&clsToken == 0:
+				return i, dst, false, errBadChunk
+			}
+			i++
+			d.trailer++
+		case csTrailerValue:
 			switch {
 			case c == '\r':
 				d.state = csTrailerLF
-			case c == '\n', c < 0x20 && c != '\t', c == 0x7f:
+			case byteClass[c]&clsValue == 0:
 				return i, dst, false, errBadChunk
 			}
 			i++

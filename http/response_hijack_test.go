@@ -3,6 +3,7 @@ package http
 import (
 	"bufio"
 	"io"
+	nethttp "net/http"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +85,19 @@ func TestUpgradeWebSocket(t *testing.T) {
 			buf = buf[:4]
 			if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "more" {
 				t.Fatalf("echo 2: %q %v", buf, err)
+			}
+			// A lone upgrade request (inline when the server runs handlers
+			// inline) with bytes behind it.
+			c2 := dial(t, addr)
+			br2 := bufio.NewReader(c2)
+			io.WriteString(c2, upgradeReq+"ping")
+			r, err := nethttp.ReadResponse(br2, nil)
+			if err != nil || r.StatusCode != 101 {
+				t.Fatalf("lone upgrade: %v %v", r, err)
+			}
+			buf = buf[:4]
+			if _, err := io.ReadFull(br2, buf); err != nil || string(buf) != "ping" {
+				t.Fatalf("lone echo: %q %v", buf, err)
 			}
 		}
 	})

@@ -56,12 +56,14 @@ func startServer(t *testing.T, backend string, set Settings, h Handler) (string,
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
+		// The netpoll backend serves a dup of the listener's fd, so closing
+		// the listener does not end its Serve; closing the engine does.
+		eng.Close()
 		select {
 		case <-done:
 		case <-time.After(3 * time.Second):
 			t.Error("Serve did not return after Shutdown")
 		}
-		eng.Close()
 	})
 	return ln.Addr().String(), srv
 }
@@ -500,6 +502,41 @@ func TestServerShutdown(t *testing.T) {
 		}
 		if err := <-shut; err != nil {
 			t.Fatalf("Shutdown: %v", err)
+		}
+	})
+}
+
+// Connections that fail in every way a peer can make them fail leave the
+// server serving.
+func TestServerSurvivesFailingConns(t *testing.T) {
+	forBackends(t, func(t *testing.T, backend string) {
+		addr, _ := startServer(t, backend, Settings{}, HandlerFunc(func(w *ResponseWriter, r *Request) {
+			time.Sleep(5 * time.Millisecond)
+			w.Write(bytes.Repeat([]byte("x"), 64<<10))
+		}))
+		for i := range 20 {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch i % 4 {
+			case 0: // reset mid-head
+				io.WriteString(c, "GET / HTTP/1.1\r\nHo")
+			case 1: // reset with a handler running and a large response pending
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			case 2: // half-close after a request
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				c.(*net.TCPConn).CloseWrite()
+			case 3: // garbage
+				c.Write(bytes.Repeat([]byte{0}, 4096))
+			}
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+		c := dial(t, addr)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if r := readResponses(t, bufio.NewReader(c), "GET")[0]; len(bodyOf(r)) != 64<<10 {
+			t.Fatalf("after failures: %d bytes", len(bodyOf(r)))
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	nethttp "net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -110,9 +111,13 @@ func TestMainPrintsListening(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "run", ".", "-addr", "127.0.0.1:0", "-backend", "std")
+	// Build, then run the binary itself: killing "go run" would leave its
+	// child running.
+	bin := filepath.Join(t.TempDir(), "rawws-echo")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-backend", "std")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

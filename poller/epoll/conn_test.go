@@ -577,3 +577,98 @@ func TestAdoptFD(t *testing.T) {
 		t.Fatalf("Adopt(net.Pipe) = %v, want ErrNotSocket", err)
 	}
 }
+
+// ServeReusePort spreads connections over per-loop sockets; each loop
+// accepts its own.
+func TestServeReusePort(t *testing.T) {
+	e, err := New(poller.Config{Loops: 2}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	addr, err := e.ServeReusePort("127.0.0.1:0", &fh{data: func(c poller.Conn, b []byte) int {
+		c.Write(b)
+		return len(b)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 32
+	for i := 0; i < n; i++ {
+		c := dialT(t, addr.String())
+		c.Write([]byte{byte(i)})
+		var b [1]byte
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, b[:]); err != nil || b[0] != byte(i) {
+			t.Fatalf("conn %d: echo %v, %v", i, b, err)
+		}
+	}
+	counts := make([]int, len(e.loops))
+	for i, l := range e.loops {
+		ch := make(chan int, 1)
+		l.post(task{kind: taskFunc, fn: func() {
+			k := 0
+			for _, c := range l.conns {
+				if c != nil {
+					k++
+				}
+			}
+			ch <- k
+		}})
+		counts[i] = recv(t, ch, "loop count")
+	}
+	if counts[0]+counts[1] != n || counts[0] == 0 || counts[1] == 0 {
+		t.Fatalf("connections per loop %v, want %d spread over both", counts, n)
+	}
+	e.Close()
+	if c, err := net.DialTimeout("tcp", addr.String(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("reuseport sockets still accept after Close")
+	}
+}
+
+// Closing the listener ends Serve (within the closure poll) and stops the
+// loop accepting on its duplicate, while open connections keep running.
+func TestServeListenerClosed(t *testing.T) {
+	e, err := New(poller.Config{Loops: 1}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() {
+		served <- e.Serve(ln, &fh{data: func(c poller.Conn, b []byte) int {
+			c.Write(b)
+			return len(b)
+		}})
+	}()
+	c := dialT(t, ln.Addr().String())
+	ln.Close()
+	if err := recv(t, served, "Serve to return"); err == nil || errors.Is(err, poller.ErrClosed) {
+		t.Fatalf("Serve after ln.Close = %v, want the listener's error", err)
+	}
+	// The loop drops its duplicate on its next turn.
+	var refused bool
+	for i := 0; i < 100 && !refused; i++ {
+		d, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+		if err != nil {
+			refused = true
+		} else {
+			d.Close()
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if !refused {
+		t.Fatal("still accepting after the listener was closed")
+	}
+	c.Write([]byte("alive"))
+	got := make([]byte, 5)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "alive" {
+		t.Fatalf("open connection after ln.Close: %q, %v", got, err)
+	}
+}

@@ -133,15 +133,9 @@ func (e *Engine) Serve(ln net.Listener, h poller.Handler) error {
 	if err != nil {
 		return fmt.Errorf("epoll: serve: %w", err)
 	}
-	dfd := -1
-	var derr error
-	if err := rc.Control(func(fd uintptr) {
-		dfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
+	dfd, err := dupListener(ln)
+	if err != nil {
 		return fmt.Errorf("epoll: serve: %w", err)
-	}
-	if derr != nil {
-		return fmt.Errorf("epoll: serve: dup: %w", derr)
 	}
 	org := &origin{laddr: ln.Addr(), fixedLocal: true}
 	if ta, ok := org.laddr.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
@@ -186,14 +180,98 @@ func (e *Engine) Serve(ln net.Listener, h poller.Handler) error {
 // listenerPoll is how often Serve checks that its listener is still open.
 const listenerPoll = 100 * time.Millisecond
 
+// ServeReusePort listens on the TCP address once per loop, every socket
+// with SO_REUSEPORT, so the kernel spreads incoming connections over the
+// loops and each loop accepts its own: no hand-off between loops and no
+// shared accept queue. It returns the bound address (useful with port 0)
+// and serves until Shutdown, which closes the sockets.
+func (e *Engine) ServeReusePort(address string, h poller.Handler) (net.Addr, error) {
+	if h == nil {
+		return nil, errors.New("epoll: serve: nil handler")
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	var lrs []*listener
+	fail := func(err error) (net.Addr, error) {
+		for _, lr := range lrs {
+			unix.Close(lr.fd)
+		}
+		return nil, fmt.Errorf("epoll: serve reuseport %s: %w", address, err)
+	}
+	var bound net.Addr
+	for _, l := range e.loops {
+		ln, err := lc.Listen(context.Background(), "tcp", address)
+		if err != nil {
+			return fail(err)
+		}
+		if bound == nil {
+			// Later sockets must share the port the first one got.
+			bound = ln.Addr()
+			address = bound.String()
+		}
+		dfd, err := dupListener(ln)
+		ln.Close() // the duplicate keeps the socket listening
+		if err != nil {
+			return fail(err)
+		}
+		org := &origin{laddr: bound, fixedLocal: true}
+		if ta, ok := bound.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+			org.fixedLocal = false
+		}
+		lrs = append(lrs, &listener{fd: dfd, h: h, org: org, loop: l, local: true})
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.down {
+		return fail(poller.ErrClosed)
+	}
+	for _, lr := range lrs {
+		lr.loop.post(task{kind: taskListen, lr: lr})
+	}
+	return bound, nil
+}
+
+// dupListener duplicates ln's descriptor (close-on-exec; non-blocking like
+// every socket Go creates).
+func dupListener(ln net.Listener) (int, error) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return -1, ErrNotSocket
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	dfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		dfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, fmt.Errorf("dup: %w", derr)
+	}
+	return dfd, nil
+}
+
 // listener is a listening socket watched by a loop.
 type listener struct {
 	fd     int
 	h      poller.Handler
 	org    *origin
 	loop   *loop
-	idx    int // in loop.lns; -1 once closed
-	paused bool
+	idx    int  // in loop.lns; -1 once closed
+	paused bool // out of descriptors: not watched for a while
+	local  bool // SO_REUSEPORT socket: connections stay on this loop
 }
 
 // Adopt moves c onto the engine: it duplicates c's descriptor, closes c
@@ -304,7 +382,10 @@ func (e *Engine) Dial(ctx context.Context, network, address string, h poller.Han
 // add counts c and hands it to a loop, which registers it and calls OnOpen.
 // Posting under e.mu orders the open before any close-all from Shutdown.
 func (e *Engine) add(c *conn) error {
-	l := e.loops[(e.next.Add(1)-1)%uint32(len(e.loops))]
+	return e.addTo(c, e.loops[(e.next.Add(1)-1)%uint32(len(e.loops))])
+}
+
+func (e *Engine) addTo(c *conn, l *loop) error {
 	c.loop = l
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -657,7 +657,13 @@ func (l *loop) accept(i int) {
 		}
 		c := &conn{fd: int32(r), org: lr.org, h: lr.h}
 		c.setRemote(&rsa)
-		if err := l.e.add(c); err != nil {
+		var err error
+		if lr.local {
+			err = l.e.addTo(c, l)
+		} else {
+			err = l.e.add(c)
+		}
+		if err != nil {
 			unix.Close(int(r))
 			return
 		}

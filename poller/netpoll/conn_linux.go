@@ -69,11 +69,11 @@ type conn struct {
 	wclosed  bool  // no new writes (CloseWrite, Close, failure)
 	fdClosed bool  // the descriptor is or is about to be closed: never touch fd
 	failed   error // what Flush reports; nil after a clean close
-	writing  bool  // the backlog goroutine runs
+	armed    bool  // registered with the engine's write poller
 	wantFIN  bool  // shut the write side down once the queue is empty
 	queue    [][]byte
-	queued   int // bytes in queue
-	inflight int // bytes the backlog goroutine took and has not finished
+	qoff     int // bytes of queue[0] already written
+	queued   int // bytes in queue not written yet
 	enq      uint64
 	written  uint64
 	progress chan struct{}
@@ -314,6 +314,9 @@ func (c *conn) onClosed(netpoll.Connection) error {
 	c.wmu.Lock()
 	c.fdClosed = true
 	c.wclosed = true
+	if c.armed {
+		c.e.wpoll.forget(c)
+	}
 	if byPeer && c.failed == nil && c.written < c.enq {
 		// Bytes were still waiting for a full socket: they are lost.
 		if cause == io.EOF {
@@ -362,6 +365,7 @@ func (c *conn) dropQueueLocked() {
 		c.queue[i] = nil
 	}
 	c.queue = c.queue[:0]
+	c.qoff = 0
 	c.queued = 0
 	c.notifyLocked()
 }
@@ -381,7 +385,7 @@ func (c *conn) CloseWrite() error {
 		return fmt.Errorf("netpoll: close write: %w", poller.ErrClosed)
 	}
 	c.wclosed = true
-	if c.writing || len(c.queue) > 0 {
+	if len(c.queue) > 0 {
 		c.wantFIN = true
 		return nil
 	}
@@ -394,7 +398,7 @@ func (c *conn) CloseWrite() error {
 func (c *conn) Buffered() int {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.queued + c.inflight
+	return c.queued
 }
 
 // admitLocked checks that n more bytes may be written; wmu is held.
@@ -402,8 +406,8 @@ func (c *conn) admitLocked(n int) error {
 	if c.wclosed {
 		return fmt.Errorf("netpoll: write: %w", poller.ErrClosed)
 	}
-	if c.queued+c.inflight+n > c.e.cfg.MaxOutput {
-		return fmt.Errorf("netpoll: write of %d bytes with %d queued: %w", n, c.queued+c.inflight, poller.ErrOutputLimit)
+	if c.queued+n > c.e.cfg.MaxOutput {
+		return fmt.Errorf("netpoll: write of %d bytes with %d queued: %w", n, c.queued, poller.ErrOutputLimit)
 	}
 	return nil
 }
@@ -418,7 +422,7 @@ func (c *conn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	c.enq += uint64(len(b))
-	if c.writing || len(c.queue) > 0 {
+	if len(c.queue) > 0 {
 		c.appendLocked(b)
 		c.wmu.Unlock()
 		return len(b), nil
@@ -431,7 +435,10 @@ func (c *conn) Write(b []byte) (int, error) {
 	}
 	if n < len(b) {
 		c.appendLocked(b[n:])
-		c.startBacklogLocked()
+		if err := c.armLocked(); err != nil {
+			c.wmu.Unlock()
+			return 0, c.failWrite(err)
+		}
 	}
 	c.wmu.Unlock()
 	return len(b), nil
@@ -451,7 +458,7 @@ func (c *conn) Writev(bufs [][]byte) (int, error) {
 		return 0, err
 	}
 	c.enq += uint64(total)
-	if c.writing || len(c.queue) > 0 {
+	if len(c.queue) > 0 {
 		for _, b := range bufs {
 			c.appendLocked(b)
 		}
@@ -473,7 +480,10 @@ func (c *conn) Writev(bufs [][]byte) (int, error) {
 			c.appendLocked(b[n:])
 			n = 0
 		}
-		c.startBacklogLocked()
+		if err := c.armLocked(); err != nil {
+			c.wmu.Unlock()
+			return 0, c.failWrite(err)
+		}
 	}
 	c.wmu.Unlock()
 	return total, nil
@@ -590,62 +600,89 @@ func (c *conn) appendLocked(b []byte) {
 	c.queue = append(c.queue, append(chunk, b...))
 }
 
-func (c *conn) startBacklogLocked() {
-	if !c.writing {
-		c.writing = true
-		go c.backlog()
+// armLocked waits for the socket to take the backlog; wmu is held.
+func (c *conn) armLocked() error {
+	wp, err := c.e.writePoller()
+	if err != nil {
+		return err
 	}
+	return wp.arm(c)
 }
 
-// backlog writes what a full socket did not take. It is the only user of
-// netpoll's Writer, whose Flush parks this goroutine (never a loop) until
-// netpoll's poller has drained the socket.
-func (c *conn) backlog() {
-	w := c.nc.Writer()
+// onWritable runs on the write poller's goroutine when a full socket has
+// room again: it writes as much of the backlog as the socket takes and
+// re-arms for the rest. The writes are non-blocking, so one goroutine
+// serves every connection of the engine.
+func (c *conn) onWritable() {
 	c.wmu.Lock()
-	for !c.fdClosed && len(c.queue) > 0 {
-		batch := c.queue
-		c.queue = nil
-		c.inflight = c.queued
-		c.queued = 0
-		// Appending to netpoll's buffer happens under wmu: the close
-		// callback takes wmu before netpoll frees that buffer.
-		var err error
-		for _, b := range batch {
-			if _, err = w.WriteBinary(b); err != nil {
-				break
-			}
-		}
+	if c.fdClosed || len(c.queue) == 0 {
 		c.wmu.Unlock()
-		if err == nil {
-			err = w.Flush()
+		return
+	}
+	for len(c.queue) > 0 {
+		iov := c.iov[:0]
+		if len(c.queue) > len(c.iov) {
+			iov = make([]unix.Iovec, 0, min(len(c.queue), maxIov))
 		}
-		c.wmu.Lock()
-		c.inflight = 0
-		if err != nil {
-			// netpoll may still reference the chunks: do not recycle.
-			c.wmu.Unlock()
-			if !c.nc.IsActive() {
-				c.wmu.Lock()
-				break
+		want := 0
+		for i := 0; i < len(c.queue) && len(iov) < cap(iov); i++ {
+			b := c.queue[i]
+			if i == 0 {
+				b = b[c.qoff:]
 			}
-			c.failWrite(err)
-			c.wmu.Lock()
+			iov = append(iov, unix.Iovec{Base: &b[0]})
+			iov[len(iov)-1].SetLen(len(b))
+			want += len(b)
+		}
+		n, err := writev(c.fd, iov)
+		clear(iov)
+		if err == unix.EAGAIN {
 			break
 		}
-		for _, b := range batch {
-			c.written += uint64(len(b))
-			putChunk(b)
+		if err != nil {
+			c.wmu.Unlock()
+			c.failWrite(err)
+			return
 		}
-		c.notifyLocked()
+		c.consumeLocked(n)
+		if n < want {
+			break
+		}
 	}
-	if c.wantFIN && !c.fdClosed {
+	if len(c.queue) > 0 {
+		if err := c.e.wpoll.arm(c); err != nil {
+			c.wmu.Unlock()
+			c.failWrite(err)
+			return
+		}
+	} else if c.wantFIN {
 		c.wantFIN = false
 		unix.Shutdown(c.fd, unix.SHUT_WR)
 	}
-	c.writing = false
 	c.notifyLocked()
 	c.wmu.Unlock()
+}
+
+// consumeLocked drops n written bytes from the front of the queue.
+func (c *conn) consumeLocked(n int) {
+	c.written += uint64(n)
+	c.queued -= n
+	for n > 0 {
+		head := c.queue[0]
+		if left := len(head) - c.qoff; n < left {
+			c.qoff += n
+			return
+		} else {
+			n -= left
+		}
+		putChunk(head)
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.qoff = 0
+	}
+	if len(c.queue) == 0 {
+		c.queue = nil
+	}
 }
 
 // Flush waits until the bytes accepted before the call are written; see
@@ -663,7 +700,7 @@ func (c *conn) Flush(ctx context.Context) error {
 			c.wmu.Unlock()
 			return fmt.Errorf("netpoll: flush: %w", err)
 		}
-		if c.fdClosed || (c.wclosed && !c.writing && len(c.queue) == 0) {
+		if c.fdClosed {
 			// Closed cleanly: the rest was dropped on purpose.
 			c.wmu.Unlock()
 			return nil
@@ -681,4 +718,3 @@ func (c *conn) Flush(ctx context.Context) error {
 		c.wmu.Lock()
 	}
 }
-

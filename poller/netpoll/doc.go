@@ -17,13 +17,14 @@
 //   - netpoll cannot stop reading a socket. While paused the bytes pile up
 //     in the carry buffer; past Config.MaxInput the connection is closed
 //     with poller.ErrInputLimit.
-//   - Writes never block the caller or the loop. Whoever finds the writer
-//     idle writes straight to the non-blocking socket (one writev, under a
-//     per-connection lock so a concurrent close cannot recycle the fd);
-//     what the kernel does not take is queued, and one goroutine per
-//     connection with a backlog hands it to netpoll, whose Flush waits for
-//     the socket to drain. netpoll's Writer is only ever used by that
-//     goroutine, so it never reports ErrConcurrentAccess.
+//   - Writes never block the caller or the loop. Whoever finds the
+//     connection without a backlog writes straight to the non-blocking
+//     socket (one writev, under a per-connection lock so a concurrent close
+//     cannot recycle the descriptor); what the kernel does not take is
+//     copied to a queue, and the socket is armed one-shot on a small epoll
+//     instance of the engine's own, whose single goroutine writes the
+//     backlog when the socket has room. netpoll's Writer, which is not safe
+//     for concurrent use and whose Flush parks the caller, is never used.
 //   - Accepting runs in one goroutine per listener with accept4 on Go's
 //     poller (the listener is any net.Listener with a file descriptor), so
 //     Shutdown can wait for live connections instead of netpoll's server

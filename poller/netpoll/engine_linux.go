@@ -40,6 +40,20 @@ type engine struct {
 	idle     chan struct{} // closed and cleared when conns becomes empty
 
 	accepting sync.WaitGroup // Serve loops
+
+	wpOnce   sync.Once
+	wpoll    *writePoller // started with the first backlog
+	wpErr    error
+	wpClosed bool
+}
+
+// writePoller returns the engine's write poller, starting it once.
+func (e *engine) writePoller() (*writePoller, error) {
+	e.wpOnce.Do(func() { e.wpoll, e.wpErr = newWritePoller() })
+	if e.wpoll == nil && e.wpErr == nil {
+		return nil, fmt.Errorf("netpoll: write poller: %w", poller.ErrClosed)
+	}
+	return e.wpoll, e.wpErr
 }
 
 // NewEngine returns a netpoll engine; cfg's zero fields take their defaults.
@@ -364,6 +378,17 @@ func (e *engine) Shutdown(ctx context.Context) error {
 		<-idle
 	}
 	e.wheel.Close()
+	e.wpOnce.Do(func() {}) // no poller may start from now on
+	e.mu.Lock()
+	wp := e.wpoll
+	if e.wpClosed {
+		wp = nil
+	}
+	e.wpClosed = true
+	e.mu.Unlock()
+	if wp != nil {
+		wp.close()
+	}
 	return err
 }
 

@@ -1,0 +1,190 @@
+package rawws
+
+import (
+	nethttp "net/http"
+
+	"github.com/rawws/rawws/frame"
+	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/poller"
+)
+
+// App is what a Server serves: HTTP routes and WebSocket endpoints (the
+// seed's Application, configured by the module function given to
+// EmbeddedServer or NewServer). Patterns follow http.ServeMux: one without
+// a trailing slash matches that path exactly, one ending in "/" every path
+// under it, the longest match wins, and no match is answered 404. Routes
+// may be added while the server runs.
+type App struct {
+	srv *Server
+	mux *rhttp.ServeMux
+}
+
+func newApp(srv *Server) *App { return &App{srv: srv, mux: rhttp.NewServeMux()} }
+
+// Server is the server the App belongs to.
+func (a *App) Server() *Server { return a.srv }
+
+// Handle routes pattern to a native HTTP handler. It runs on a goroutine
+// of its own (it may block) unless wrapped in http.NonBlocking.
+func (a *App) Handle(pattern string, h rhttp.Handler) { a.mux.Handle(pattern, h) }
+
+// HandleFunc routes pattern to f.
+func (a *App) HandleFunc(pattern string, f func(w *rhttp.ResponseWriter, r *rhttp.Request)) {
+	a.mux.HandleFunc(pattern, f)
+}
+
+// HandleNetHTTP routes pattern to a standard net/http handler through
+// http.FromNetHTTP (request copied into a *net/http.Request; no Hijacker).
+func (a *App) HandleNetHTTP(pattern string, h nethttp.Handler) {
+	a.mux.Handle(pattern, rhttp.FromNetHTTP(h))
+}
+
+// Endpoint describes a WebSocket endpoint.
+type Endpoint struct {
+	// Options configure each session. Options.MessageHandler selects
+	// message mode, Options.Handler raw frame event mode; with neither,
+	// Channel must be set.
+	Options Options
+	// Channel runs a channel-mode session: Session.Start(Channel) on a
+	// goroutine started for that session only, when the handshake is done.
+	Channel func(*Session)
+	// Protocols are the supported subprotocols, in order of preference.
+	Protocols []string
+	// CheckOrigin decides whether an Origin is accepted (false: 403). nil
+	// accepts a request without Origin or whose Origin host is its Host.
+	CheckOrigin func(origin string) bool
+	// NotUpgrade answers requests on this path that are not WebSocket
+	// upgrades; nil answers 426 Upgrade Required.
+	NotUpgrade rhttp.Handler
+}
+
+// WebSocket routes pattern to an event-mode endpoint: opts.MessageHandler
+// (message mode) or opts.Handler (raw frames). It panics when opts has
+// neither.
+func (a *App) WebSocket(pattern string, opts Options) {
+	a.Endpoint(pattern, Endpoint{Options: opts})
+}
+
+// Channel routes pattern to a channel-mode endpoint: for each session fn
+// runs through Session.Start on a goroutine of its own, so it may block on
+// Incoming and Send; when fn returns the session is flushed and
+// terminated.
+func (a *App) Channel(pattern string, fn func(*Session)) {
+	a.Endpoint(pattern, Endpoint{Channel: fn})
+}
+
+// Endpoint routes pattern to the WebSocket endpoint e. It panics when e
+// has no handler (no MessageHandler, Handler or Channel).
+func (a *App) Endpoint(pattern string, e Endpoint) {
+	if e.Options.MessageHandler == nil && e.Options.Handler == nil && e.Channel == nil {
+		panic("rawws: endpoint " + pattern + " has no handler")
+	}
+	ep := &endpoint{srv: a.srv, e: e}
+	switch {
+	case e.Options.MessageHandler != nil:
+		ep.e.Options.MessageHandler = trackedMessages{ep}
+		ep.user.msgs = e.Options.MessageHandler
+	case e.Options.Handler != nil:
+		ep.e.Options.Handler = trackedFrames{ep}
+		ep.user.frames = e.Options.Handler
+	}
+	a.mux.Handle(pattern, ep)
+}
+
+// endpoint serves one WebSocket route of a Server.
+type endpoint struct {
+	srv  *Server
+	e    Endpoint // Options hold the tracking wrappers
+	user struct {
+		msgs   MessageHandler
+		frames Handler
+	}
+}
+
+// ServeHTTP answers the handshake and starts the session.
+func (ep *endpoint) ServeHTTP(w *rhttp.ResponseWriter, r *rhttp.Request) {
+	srv := ep.srv
+	srv.m.requests.Add(1)
+	if !rhttp.IsWebSocketUpgrade(r.Header.Join) {
+		if ep.e.NotUpgrade != nil {
+			ep.e.NotUpgrade.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(nethttp.StatusUpgradeRequired)
+		w.WriteString("426 upgrade required: this is a WebSocket endpoint\n")
+		return
+	}
+	if srv.closing.Load() {
+		srv.m.handshakeFailed.Add(1)
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(nethttp.StatusServiceUnavailable)
+		w.WriteString("503 server shutting down\n")
+		return
+	}
+	hold := &handoff{}
+	c, err := rhttp.UpgradeWebSocket(w, r, ep.e.Protocols, ep.e.CheckOrigin, func(string) poller.Handler { return hold })
+	if err != nil {
+		srv.m.handshakeFailed.Add(1)
+		return
+	}
+	srv.m.upgraded.Add(1)
+	s := newSession(ep.e.Options)
+	if ep.e.Channel != nil && s.mode == modeChannel {
+		srv.register(s, ep)
+		hold.complete(c, s)
+		go ep.runChannel(s)
+		return
+	}
+	// The tracking wrapper's OnOpen registers the session.
+	hold.complete(c, s)
+}
+
+// runChannel runs a channel-mode session's handler, then keeps the
+// registry right until the connection is gone.
+func (ep *endpoint) runChannel(s *Session) {
+	s.Start(ep.e.Channel)
+	<-s.Done()
+	ep.srv.unregister(s, s.Err())
+}
+
+// trackedMessages puts a message-mode session in its server's registry.
+type trackedMessages struct{ ep *endpoint }
+
+func (t trackedMessages) OnOpen(s *Session) {
+	t.ep.srv.register(s, t.ep)
+	t.ep.user.msgs.OnOpen(s)
+}
+
+func (t trackedMessages) OnMessage(s *Session, op frame.Opcode, p []byte) {
+	t.ep.user.msgs.OnMessage(s, op, p)
+}
+
+func (t trackedMessages) OnClose(s *Session, err error) {
+	t.ep.srv.unregister(s, err)
+	t.ep.user.msgs.OnClose(s, err)
+}
+
+// trackedFrames puts a raw frame-mode session in its server's registry.
+// A raw session answers nothing by itself, so when the peer answers the
+// server's drain Close, the wrapper ends the connection.
+type trackedFrames struct{ ep *endpoint }
+
+func (t trackedFrames) OnOpen(s *Session) {
+	t.ep.srv.register(s, t.ep)
+	t.ep.user.frames.OnOpen(s)
+}
+
+func (t trackedFrames) OnFrame(s *Session, f frame.Frame) {
+	t.ep.user.frames.OnFrame(s, f)
+	if f.Opcode == frame.OpClose && t.ep.srv.drained(s) {
+		s.Terminate()
+	}
+}
+
+func (t trackedFrames) OnClose(s *Session, err error) {
+	t.ep.srv.unregister(s, err)
+	t.ep.user.frames.OnClose(s, err)
+}

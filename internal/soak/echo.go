@@ -1,0 +1,248 @@
+package soak
+
+import (
+	"context"
+	"errors"
+	"net"
+	nethttp "net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rawws/rawws"
+	"github.com/rawws/rawws/frame"
+	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/poller"
+)
+
+// Front is the HTTP server that performs the upgrade before the engine
+// takes the connection.
+type Front uint8
+
+const (
+	// FrontNetHTTP upgrades with net/http and rawws.UpgradeHTTP, as
+	// cmd/rawws-echo does.
+	FrontNetHTTP Front = iota
+	// FrontNative upgrades with the module's own HTTP server
+	// (http.NewServer and http.UpgradeWebSocket) on the same engine.
+	FrontNative
+)
+
+func (f Front) String() string {
+	if f == FrontNative {
+		return "native"
+	}
+	return "net/http"
+}
+
+// EchoConfig describes an in-process echo server.
+type EchoConfig struct {
+	// Backend names the poller backend (see poller.Backends).
+	Backend string
+	// Front selects the HTTP server doing the upgrade.
+	Front Front
+	// Engine configures the engine (MaxInput, MaxOutput, Tick).
+	Engine poller.Config
+	// Session is the base of every session's options; its MessageHandler
+	// is replaced by the echo.
+	Session rawws.Options
+	// Backpressure makes the echo hold a message the session refused with
+	// ErrQueueFull, pause reading and resend once the queue drained, so a
+	// slow reader loses nothing. Without it the echo is cmd/rawws-echo's:
+	// WriteMessage's error is ignored (and counted in Refused).
+	Backpressure bool
+	// PingPeriod and PingTimeout, when set, run rawws.Pinger on every
+	// session.
+	PingPeriod, PingTimeout time.Duration
+	// HTTP configures the native front (its Engine field is ignored).
+	HTTP rhttp.Settings
+}
+
+// EchoServer is a running echo server: every path echoes whole messages
+// (message mode) with their opcode.
+type EchoServer struct {
+	// Addr is "127.0.0.1:port".
+	Addr   string
+	Engine poller.Engine
+	// Refused counts echoes the session refused (lost unless
+	// Backpressure).
+	Refused atomic.Int64
+	// Ended receives each session's end cause (Session.Err in OnClose);
+	// it holds 4096 values, later ones are dropped.
+	Ended chan error
+	// Native is the native HTTP server (FrontNative only).
+	Native *rhttp.Server
+
+	cfg  EchoConfig
+	live sync.WaitGroup
+}
+
+// StartEcho starts an echo server on 127.0.0.1:0 and registers its
+// shutdown (listener, HTTP server, engine) with t.Cleanup.
+func StartEcho(t testing.TB, cfg EchoConfig) *EchoServer {
+	t.Helper()
+	eng, err := poller.New(cfg.Backend, cfg.Engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		eng.Close()
+		t.Fatal(err)
+	}
+	e := &EchoServer{Addr: ln.Addr().String(), Engine: eng, Ended: make(chan error, 4096), cfg: cfg}
+	served := make(chan struct{})
+	switch cfg.Front {
+	case FrontNative:
+		set := cfg.HTTP
+		set.Engine = eng
+		e.Native = rhttp.NewServer(set, rhttp.HandlerFunc(e.serveNative))
+		go func() { defer close(served); e.Native.Serve(ln) }()
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			e.Native.Shutdown(ctx)
+			cancel()
+			<-served
+			eng.Close()
+		})
+	default:
+		hs := &nethttp.Server{Handler: nethttp.HandlerFunc(e.serveNetHTTP)}
+		go func() { defer close(served); hs.Serve(ln) }()
+		t.Cleanup(func() {
+			hs.Close()
+			<-served
+			eng.Close()
+		})
+	}
+	return e
+}
+
+// Options returns the session options the echo uses for one new session.
+func (e *EchoServer) Options() rawws.Options {
+	o := e.cfg.Session
+	o.Handler = nil
+	o.MessageHandler = &echoHandler{srv: e}
+	return o
+}
+
+func (e *EchoServer) serveNetHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
+	rawws.UpgradeHTTP(w, r, rawws.UpgradeOptions{Options: e.Options(), Engine: e.Engine, CheckOrigin: func(*nethttp.Request) bool { return true }})
+}
+
+func (e *EchoServer) serveNative(w *rhttp.ResponseWriter, r *rhttp.Request) {
+	c, err := rhttp.UpgradeWebSocket(w, r, nil, func(string) bool { return true },
+		func(string) poller.Handler { return holdHandler{} })
+	if err != nil {
+		return
+	}
+	rawws.NewRawSession(c, e.Options())
+}
+
+// holdHandler keeps a freshly hijacked connection's bytes until the
+// session replaces it (SetHandler offers them again).
+type holdHandler struct{}
+
+func (holdHandler) OnOpen(poller.Conn)             {}
+func (holdHandler) OnData(poller.Conn, []byte) int { return 0 }
+func (holdHandler) OnClose(poller.Conn, error)     {}
+
+// echoHandler is one session's echo; with backpressure it holds refused
+// messages in order until the session's queue drains.
+type echoHandler struct {
+	srv *EchoServer
+
+	mu       sync.Mutex
+	pending  []held
+	draining bool
+}
+
+type held struct {
+	op frame.Opcode
+	p  []byte
+}
+
+func (h *echoHandler) OnOpen(s *rawws.Session) {
+	if cfg := h.srv.cfg; cfg.PingPeriod > 0 {
+		rawws.Pinger(s, cfg.PingPeriod, cfg.PingTimeout)
+	}
+}
+
+func (h *echoHandler) OnMessage(s *rawws.Session, op frame.Opcode, p []byte) {
+	if !h.srv.cfg.Backpressure {
+		if err := s.WriteMessage(context.Background(), op, p); err != nil {
+			h.srv.Refused.Add(1)
+		}
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.draining {
+		h.pending = append(h.pending, held{op, append([]byte(nil), p...)})
+		return
+	}
+	err := s.WriteMessage(context.Background(), op, p)
+	if errors.Is(err, rawws.ErrQueueFull) {
+		h.srv.Refused.Add(1)
+		h.pending = append(h.pending, held{op, append([]byte(nil), p...)})
+		h.draining = true
+		s.Conn().PauseRead()
+		h.srv.live.Add(1)
+		go h.drain(s)
+	}
+}
+
+// drain waits for the session's queue to be written, resends the held
+// messages in order, and resumes reading once none is left.
+func (h *echoHandler) drain(s *rawws.Session) {
+	defer h.srv.live.Done()
+	for {
+		// Flush returns nil once the session is closed, so this ends with it.
+		s.Flush(context.Background())
+		h.mu.Lock()
+		for len(h.pending) > 0 {
+			m := h.pending[0]
+			err := s.WriteMessage(context.Background(), m.op, m.p)
+			if errors.Is(err, rawws.ErrQueueFull) {
+				break
+			}
+			if err != nil { // the session is closing: nobody reads the rest
+				h.pending = nil
+				break
+			}
+			h.pending[0] = held{}
+			h.pending = h.pending[1:]
+		}
+		if len(h.pending) == 0 {
+			h.pending = nil
+			h.draining = false
+			h.mu.Unlock()
+			s.Conn().ResumeRead()
+			return
+		}
+		h.mu.Unlock()
+		select {
+		case <-s.Done():
+			return
+		default:
+		}
+	}
+}
+
+func (h *echoHandler) OnClose(s *rawws.Session, err error) {
+	select {
+	case h.srv.Ended <- err:
+	default:
+	}
+}
+
+// WaitEnded waits up to timeout for the next session end and returns its
+// cause; ok is false on timeout.
+func (e *EchoServer) WaitEnded(timeout time.Duration) (err error, ok bool) {
+	select {
+	case err = <-e.Ended:
+		return err, true
+	case <-time.After(timeout):
+		return nil, false
+	}
+}

@@ -1,0 +1,59 @@
+package rawws
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/rawws/rawws/frame"
+)
+
+// FuzzReader feeds arbitrary bytes, split at arbitrary points, to sessions
+// in every mode. Whatever comes in, nothing panics, everything offered is
+// consumed or left for later, whatever the session writes is well-formed
+// frames, and at most one Close is written.
+func FuzzReader(f *testing.F) {
+	f.Add(encodeFrame(true, frame.OpText, []byte("hello"), true), uint8(3), uint8(0))
+	f.Add(cat(encodeFrame(false, frame.OpText, []byte("he"), true), encodeFrame(true, frame.OpPing, []byte("p"), true), encodeFrame(true, frame.OpContinuation, []byte("llo"), true)), uint8(1), uint8(1))
+	f.Add(encodeFrame(true, frame.OpClose, []byte{3, 232, 'o', 'k'}, true), uint8(0), uint8(2))
+	f.Add([]byte{0x81, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, uint8(5), uint8(0))
+	f.Fuzz(func(t *testing.T, in []byte, split, m uint8) {
+		fc := &fakeConn{record: true}
+		var opts Options
+		switch m % 3 {
+		case 0:
+			opts.MessageHandler = MessageFuncs{Message: func(s *Session, op frame.Opcode, p []byte) {
+				if op == frame.OpText && !frame.ValidUTF8(p) {
+					t.Fatalf("invalid UTF-8 text delivered: %q", p)
+				}
+			}}
+			opts.MaxMessageSize = 1 << 16
+		case 1:
+			opts.Handler = HandlerFuncs{}
+		case 2:
+			opts.IncomingFrames = 1 << 10
+			opts.MaxFrameSize = 1 << 16
+		}
+		s := NewRawSession(fc, opts)
+		feed(s, fc, bytes.Clone(in), int(split))
+		var p frame.Parser
+		out := fc.output()
+		closes := 0
+		for len(out) > 0 {
+			n, done, err := p.Parse(out)
+			if err != nil || !done {
+				t.Fatalf("session wrote a bad frame: %x (%v)", out, err)
+			}
+			h := p.Header()
+			if int64(len(out)-n) < h.Length {
+				t.Fatalf("short frame written")
+			}
+			if h.Opcode == frame.OpClose {
+				closes++
+			}
+			out = out[n+int(h.Length):]
+		}
+		if closes > 1 {
+			t.Fatalf("%d close frames written", closes)
+		}
+	})
+}

@@ -1,0 +1,387 @@
+package rawws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/poller"
+)
+
+// ErrServerClosed is returned by Server.Serve after Shutdown or Close, and
+// by Wait when the server was shut down on purpose.
+var ErrServerClosed = errors.New("rawws: server closed")
+
+// Server runs WebSocket endpoints and HTTP routes on an event-loop engine:
+// the native HTTP/1.1 server of package http answers the handshakes and
+// requests, and each upgraded connection becomes a Session on the same
+// loops. The server keeps a registry of its live sessions, so Shutdown can
+// close every one of them with 1001 and wait for their close handshakes,
+// and it counts what passes through it (see Metrics).
+//
+// Build one with NewServer, Serve or EmbeddedServer. All methods are safe
+// for concurrent use.
+type Server struct {
+	cfg  serveConfig
+	eng  poller.Engine
+	own  bool // the engine is ours to shut down
+	http *rhttp.Server
+	app  *App
+
+	mu       sync.Mutex
+	sessions map[*Session]*tracked
+	lns      []net.Listener
+	serving  int
+	done     chan struct{} // closed when Shutdown or Close finished
+	doneErr  error
+	closing  atomic.Bool
+	shutOnce sync.Once
+
+	watch      *watcher
+	waitErr    chan error            // EmbeddedServer's result, for Wait
+	restartErr atomic.Pointer[error] // why a development restart failed
+
+	m serverCounters
+}
+
+// serveConfig is what the ServeOptions set.
+type serveConfig struct {
+	backend  string
+	engine   poller.Engine
+	settings rhttp.Settings
+	session  Options
+	fallback rhttp.Handler
+	protos   []string
+	origin   func(origin string) bool
+	engCfg   poller.Config
+}
+
+// ServeOption configures NewServer and Serve.
+type ServeOption func(*serveConfig)
+
+// WithBackend runs the server on a new engine of the named poller backend
+// ("netpoll", "epoll", "std"), which the server shuts down with itself.
+// Default: the first registered of DefaultBackends.
+func WithBackend(name string) ServeOption { return func(c *serveConfig) { c.backend = name } }
+
+// WithEngine runs the server on e, which the caller keeps owning: Shutdown
+// closes the server's connections but leaves e running.
+func WithEngine(e poller.Engine) ServeOption { return func(c *serveConfig) { c.engine = e } }
+
+// WithEngineConfig tunes the engine the server starts for itself (ignored
+// with WithEngine).
+func WithEngineConfig(cfg poller.Config) ServeOption {
+	return func(c *serveConfig) { c.engCfg = cfg }
+}
+
+// WithHTTPSettings sets the HTTP server's limits and timeouts (idle and
+// header timeouts, header and body caps). Host, Port and Engine in s are
+// ignored: the listener and engine come from the Server.
+func WithHTTPSettings(s rhttp.Settings) ServeOption {
+	return func(c *serveConfig) { c.settings = s }
+}
+
+// WithSessionOptions sets the Options of the sessions Serve starts: limits,
+// timeouts, and Options.Handler for raw frame event mode when Serve is
+// given no MessageHandler.
+func WithSessionOptions(o Options) ServeOption { return func(c *serveConfig) { c.session = o } }
+
+// WithHTTPHandler answers the requests Serve receives that are not
+// WebSocket upgrades (default: 426 Upgrade Required).
+func WithHTTPHandler(h rhttp.Handler) ServeOption { return func(c *serveConfig) { c.fallback = h } }
+
+// WithProtocols lists the subprotocols Serve's endpoint supports, in order
+// of preference.
+func WithProtocols(p ...string) ServeOption { return func(c *serveConfig) { c.protos = p } }
+
+// WithCheckOrigin decides which Origin values Serve's endpoint accepts
+// (false is answered with 403). Default: no Origin, or one whose host is
+// the request's Host.
+func WithCheckOrigin(f func(origin string) bool) ServeOption {
+	return func(c *serveConfig) { c.origin = f }
+}
+
+// NewServer builds a server whose routes module registers (nil: no routes,
+// every request is answered 404). It starts the engine but does not listen:
+// call Serve with a listener. Errors wrap poller.ErrUnknownBackend when the
+// backend is not registered.
+func NewServer(module func(*App), opts ...ServeOption) (*Server, error) {
+	var cfg serveConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv := &Server{
+		cfg:      cfg,
+		sessions: map[*Session]*tracked{},
+		done:     make(chan struct{}),
+	}
+	switch {
+	case cfg.engine != nil:
+		srv.eng = cfg.engine
+	default:
+		name := cfg.backend
+		if name == "" {
+			name = defaultBackendName()
+		}
+		e, err := poller.New(name, cfg.engCfg)
+		if err != nil {
+			return nil, fmt.Errorf("rawws: server: %w", err)
+		}
+		srv.eng, srv.own = e, true
+	}
+	srv.app = newApp(srv)
+	if module != nil {
+		module(srv.app)
+	}
+	set := cfg.settings
+	set.Engine = srv.eng
+	srv.http = rhttp.NewServer(set, srv.app.mux)
+	registerServer(srv)
+	return srv, nil
+}
+
+// defaultBackendName is the first registered backend of DefaultBackends.
+func defaultBackendName() string {
+	have := poller.Backends()
+	for _, name := range DefaultBackends {
+		for _, h := range have {
+			if h == name {
+				return name
+			}
+		}
+	}
+	return "std"
+}
+
+// Serve takes an existing listener into the event loop: every request on
+// it is a WebSocket handshake for h (message mode; with a nil h, raw frame
+// event mode with the Handler of WithSessionOptions). Requests that are
+// not upgrades get 426 Upgrade Required, or go to WithHTTPHandler's
+// handler. Serve blocks until ln fails or is closed; it then shuts the
+// server down, sending Close 1001 to every session and waiting up to the
+// sessions' CloseTimeout for their answers, and returns the listener's
+// error. For a drain under your control, use NewServer and Shutdown.
+func Serve(ln net.Listener, h MessageHandler, opts ...ServeOption) error {
+	var cfg serveConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := NewServer(func(a *App) {
+		so := cfg.session
+		if h != nil {
+			so.MessageHandler = h
+		}
+		a.Endpoint("/", Endpoint{Options: so, Protocols: cfg.protos, CheckOrigin: cfg.origin, NotUpgrade: cfg.fallback})
+	}, opts...)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	stop := make(chan struct{})
+	select {
+	case err = <-served:
+	case err = <-listenerClosed(ln, stop):
+	}
+	close(stop)
+	ctx, cancel := context.WithTimeout(context.Background(), srv.drainTimeout())
+	defer cancel()
+	srv.Shutdown(ctx)
+	return err
+}
+
+// Serve accepts connections on ln and serves them until Shutdown (then it
+// returns ErrServerClosed) or until ln fails (then it returns that error;
+// the sessions already open keep running until Shutdown). Whether closing
+// ln yourself ends Serve depends on the backend: std and epoll notice it,
+// netpoll accepts on a duplicate of the socket until Shutdown; call
+// Shutdown to stop a Server. The
+// server takes ln over and closes it on Shutdown. Serve may be called for
+// several listeners at once.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.lns = append(s.lns, ln)
+	s.mu.Unlock()
+	return s.serveListener(ln)
+}
+
+// serveListener runs the HTTP server on ln, which is already in s.lns.
+func (s *Server) serveListener(ln net.Listener) error {
+	s.mu.Lock()
+	s.serving++
+	s.mu.Unlock()
+	err := s.http.Serve(ln)
+	s.mu.Lock()
+	s.serving--
+	s.mu.Unlock()
+	if s.closing.Load() || errors.Is(err, rhttp.ErrServerClosed) {
+		return ErrServerClosed
+	}
+	if err == nil {
+		err = net.ErrClosed
+	}
+	return err
+}
+
+// Addr is the address of the first listener given to Serve (nil before).
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.lns) == 0 {
+		return nil
+	}
+	return s.lns[0].Addr()
+}
+
+// Engine is the poller engine the server runs on.
+func (s *Server) Engine() poller.Engine { return s.eng }
+
+// Sessions is the number of live sessions.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Done is closed once Shutdown or Close has finished.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// drainTimeout bounds the automatic Shutdown of the package-level Serve:
+// the close handshake timeout of its sessions plus a little slack.
+func (s *Server) drainTimeout() time.Duration {
+	d := s.cfg.session.withDefaults().CloseTimeout
+	if d < 0 {
+		d = DefaultCloseTimeout
+	}
+	return d + time.Second
+}
+
+// tracked is the server's record of one live session.
+type tracked struct {
+	ep      *endpoint
+	drained atomic.Bool // the server sent its Close 1001
+}
+
+// register adds s to the registry. During a shutdown the session is
+// closed at once with 1001, so no session escapes the drain.
+func (srv *Server) register(s *Session, ep *endpoint) *tracked {
+	t := &tracked{ep: ep}
+	srv.mu.Lock()
+	srv.sessions[s] = t
+	srv.mu.Unlock()
+	srv.m.opened.Add(1)
+	if srv.closing.Load() {
+		srv.goAway(s, t)
+	}
+	return t
+}
+
+// unregister removes s from the registry and counts why it ended.
+func (srv *Server) unregister(s *Session, err error) {
+	srv.mu.Lock()
+	t, ok := srv.sessions[s]
+	delete(srv.sessions, s)
+	srv.mu.Unlock()
+	if !ok {
+		return
+	}
+	srv.m.closedSession(s, err, t.drained.Load())
+}
+
+// handoff holds a hijacked connection from the moment the HTTP server
+// gives it away until its session is attached: bytes arriving meanwhile
+// stay unconsumed (and are offered to the session by SetHandler), and a
+// close meanwhile is passed on, so the session always sees its OnClose.
+type handoff struct {
+	mu     sync.Mutex
+	s      *Session
+	closed bool
+	err    error
+}
+
+func (h *handoff) OnOpen(poller.Conn) {}
+
+func (h *handoff) OnData(c poller.Conn, b []byte) int {
+	h.mu.Lock()
+	s := h.s
+	h.mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	return s.OnData(c, b)
+}
+
+func (h *handoff) OnClose(c poller.Conn, err error) {
+	h.mu.Lock()
+	h.closed, h.err = true, err
+	s := h.s
+	h.mu.Unlock()
+	if s != nil {
+		s.OnClose(c, err)
+	}
+}
+
+// complete attaches s to c (the event handler's OnOpen runs here, before
+// any frame) and makes it the connection's handler.
+func (h *handoff) complete(c poller.Conn, s *Session) {
+	s.attach(c)
+	h.mu.Lock()
+	closed, err := h.closed, h.err
+	if !closed {
+		h.s = s
+	}
+	h.mu.Unlock()
+	if closed {
+		s.OnClose(c, err)
+		return
+	}
+	c.SetHandler(s)
+}
+
+// listenerPoll is how often the package-level Serve checks whether its
+// caller closed the listener.
+const listenerPoll = 50 * time.Millisecond
+
+// listenerClosed reports, on the returned channel, net.ErrClosed once ln
+// is closed by its owner. Some backends serve a duplicate of the socket
+// and never notice; the package-level Serve promises to return then. It
+// stops when stop is closed.
+func listenerClosed(ln net.Listener, stop <-chan struct{}) <-chan error {
+	out := make(chan error, 1)
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return out // Serve's own return is the only signal
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return out
+	}
+	go func() {
+		t := time.NewTicker(listenerPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if err := rc.Control(func(uintptr) {}); err != nil {
+					out <- fmt.Errorf("rawws: serve: listener: %w", net.ErrClosed)
+					return
+				}
+			}
+		}
+	}()
+	return out
+}

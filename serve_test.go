@@ -1,0 +1,120 @@
+package rawws_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rawws/rawws"
+	"github.com/rawws/rawws/frame"
+	rhttp "github.com/rawws/rawws/http"
+)
+
+var bgctx = context.Background()
+
+// Serve takes a listener the caller made, answers WebSocket handshakes on
+// every path, refuses other requests with 426 (or hands them to the
+// fallback handler) and returns once the listener is closed.
+func TestServeListener(t *testing.T) {
+	for _, backend := range srvBackends(t) {
+		t.Run(backend, func(t *testing.T) {
+			ln := listenLocal(t)
+			addr := ln.Addr().String()
+			served := make(chan error, 1)
+			go func() { served <- rawws.Serve(ln, echoMessages, rawws.WithBackend(backend)) }()
+
+			c := dialWS(t, addr, "/any/path", nil)
+			c.send(t, frame.OpText, []byte("hello"))
+			c.expect(t, frame.OpText, "hello")
+			c.send(t, frame.OpBinary, []byte{1, 2, 3})
+			c.expect(t, frame.OpBinary, "\x01\x02\x03")
+
+			status, _ := httpGet(t, addr, "/", "")
+			if !strings.Contains(status, " 426 ") {
+				t.Errorf("plain GET: %q, want 426", status)
+			}
+
+			ln.Close()
+			// The open session is drained: 1001, our answer, then the end.
+			op, p, err := c.read(5 * time.Second)
+			if err != nil || op != frame.OpClose || len(p) < 2 || string(p[:2]) != string(closePayload(frame.CloseGoingAway)) {
+				t.Fatalf("after closing the listener: %v %q %v, want close 1001", op, p, err)
+			}
+			c.send(t, frame.OpClose, p[:2])
+			c.expectEOF(t)
+			select {
+			case err := <-served:
+				if err == nil {
+					t.Error("Serve returned nil after the listener closed")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not return after the listener closed")
+			}
+			c.c.Close()
+		})
+	}
+}
+
+func TestServeFallbackHandler(t *testing.T) {
+	ln := listenLocal(t)
+	addr := ln.Addr().String()
+	fallback := rhttp.HandlerFunc(func(w *rhttp.ResponseWriter, r *rhttp.Request) {
+		w.WriteString("plain " + r.Path)
+	})
+	go rawws.Serve(ln, echoMessages, rawws.WithHTTPHandler(fallback))
+	defer ln.Close()
+	status, body := httpGet(t, addr, "/page", "")
+	if !strings.Contains(status, " 200 ") || body != "plain /page" {
+		t.Fatalf("got %q %q", status, body)
+	}
+	c := dialWS(t, addr, "/ws", nil)
+	c.send(t, frame.OpText, []byte("x"))
+	c.expect(t, frame.OpText, "x")
+	c.c.Close()
+}
+
+// Raw frame event mode through Serve: WithSessionOptions gives the handler.
+func TestServeRawFrames(t *testing.T) {
+	ln := listenLocal(t)
+	raw := rawws.HandlerFuncs{Frame: func(s *rawws.Session, f frame.Frame) {
+		s.SendCopy(bgctx, f) // echo everything, control frames included
+	}}
+	srv, err := rawws.NewServer(func(a *rawws.App) { a.WebSocket("/", rawws.Options{Handler: raw}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := dialWS(t, ln.Addr().String(), "/", nil)
+	c.send(t, frame.OpPing, []byte("p"))
+	c.expect(t, frame.OpPing, "p") // raw: nothing answered, the frame is echoed
+	c.c.Close()
+}
+
+func TestServeAfterShutdown(t *testing.T) {
+	srv, err := rawws.NewServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(bgctx); err != nil {
+		t.Fatal(err)
+	}
+	ln := listenLocal(t)
+	if err := srv.Serve(ln); !errors.Is(err, rawws.ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown: %v", err)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("the listener is still open")
+	}
+}
+
+func TestServeUnknownBackend(t *testing.T) {
+	ln := listenLocal(t)
+	err := rawws.Serve(ln, echoMessages, rawws.WithBackend("nope"))
+	if err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("got %v", err)
+	}
+}
