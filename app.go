@@ -79,7 +79,13 @@ func (a *App) Endpoint(pattern string, e Endpoint) {
 	if e.Options.MessageHandler == nil && e.Options.Handler == nil && e.Channel == nil {
 		panic("rawws: endpoint " + pattern + " has no handler")
 	}
-	ep := &endpoint{srv: a.srv, e: e}
+	a.mux.Handle(pattern, newEndpoint(a.srv, e))
+}
+
+// newEndpoint wraps e's event handler so that its sessions enter and
+// leave the server's registry.
+func newEndpoint(srv *Server, e Endpoint) *endpoint {
+	ep := &endpoint{srv: srv, e: e}
 	switch {
 	case e.Options.MessageHandler != nil:
 		ep.e.Options.MessageHandler = trackedMessages{ep}
@@ -88,7 +94,7 @@ func (a *App) Endpoint(pattern string, e Endpoint) {
 		ep.e.Options.Handler = trackedFrames{ep}
 		ep.user.frames = e.Options.Handler
 	}
-	a.mux.Handle(pattern, ep)
+	return ep
 }
 
 // endpoint serves one WebSocket route of a Server.
@@ -133,7 +139,7 @@ func (ep *endpoint) ServeHTTP(w *rhttp.ResponseWriter, r *rhttp.Request) {
 	srv.m.upgraded.Add(1)
 	s := newSession(ep.e.Options)
 	if ep.e.Channel != nil && s.mode == modeChannel {
-		srv.register(s, ep)
+		srv.register(s)
 		hold.complete(c, s)
 		go ep.runChannel(s)
 		return
@@ -154,7 +160,7 @@ func (ep *endpoint) runChannel(s *Session) {
 type trackedMessages struct{ ep *endpoint }
 
 func (t trackedMessages) OnOpen(s *Session) {
-	t.ep.srv.register(s, t.ep)
+	t.ep.srv.register(s)
 	t.ep.user.msgs.OnOpen(s)
 }
 
@@ -173,7 +179,7 @@ func (t trackedMessages) OnClose(s *Session, err error) {
 type trackedFrames struct{ ep *endpoint }
 
 func (t trackedFrames) OnOpen(s *Session) {
-	t.ep.srv.register(s, t.ep)
+	t.ep.srv.register(s)
 	t.ep.user.frames.OnOpen(s)
 }
 

@@ -126,6 +126,37 @@ func TestMaskExhaustive(t *testing.T) {
 	}
 }
 
+// TestMaskLarge runs the long main loops many times over, beyond the
+// lengths TestMaskExhaustive reaches.
+func TestMaskLarge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	src := make([]byte, 70000+64)
+	for i := range src {
+		src[i] = byte(rng.Uint32())
+	}
+	buf := alignedBuf(len(src))
+	for _, m := range supportedMasks(t) {
+		t.Run(m.name, func(t *testing.T) {
+			for _, tc := range []struct{ n, off, pos int }{
+				{70000, 0, 0}, {69999, 1, 1}, {65536 + 5, 33, 2}, {4096 + 7, 63, 3},
+			} {
+				var key [4]byte
+				binary.LittleEndian.PutUint32(key[:], rng.Uint32())
+				want := bytes.Clone(src[tc.off : tc.off+tc.n])
+				maskRef(key, tc.pos, want)
+				copy(buf, src)
+				maskWith(m, key, tc.pos, buf[tc.off:tc.off+tc.n])
+				if !bytes.Equal(buf[tc.off:tc.off+tc.n], want) {
+					t.Errorf("len %d off %d pos %d: wrong bytes", tc.n, tc.off, tc.pos)
+				}
+				if !bytes.Equal(buf[:tc.off], src[:tc.off]) || !bytes.Equal(buf[tc.off+tc.n:], src[tc.off+tc.n:]) {
+					t.Errorf("len %d off %d pos %d: bytes outside the slice changed", tc.n, tc.off, tc.pos)
+				}
+			}
+		})
+	}
+}
+
 // TestMaskSplit checks that masking a payload in pieces, carrying the
 // returned position, equals masking it in one call, for any pieces.
 func TestMaskSplit(t *testing.T) {

@@ -15,9 +15,6 @@ type msgState struct {
 	utf8  frame.UTF8
 }
 
-// release drops the reassembly buffer.
-func (m *msgState) release() { m.buf = nil }
-
 // msgKeep is the largest reassembly buffer kept between messages.
 const msgKeep = 64 << 10
 

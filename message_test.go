@@ -217,3 +217,35 @@ func TestMessageCloseHandshake(t *testing.T) {
 		}
 	})
 }
+
+// An event callback closes without blocking; the peer's answer ends the
+// session in order.
+func TestSendCloseFromCallback(t *testing.T) {
+	fc := &fakeConn{record: true}
+	var rec msgRecorder
+	h := rec.handler()
+	h.Message = func(s *Session, op frame.Opcode, p []byte) {
+		if err := s.SendClose(frame.CloseReason{Code: frame.CloseNormal, Text: "as you wish"}); err != nil {
+			t.Error(err)
+		}
+		if err := s.SendClose(frame.CloseReason{Code: frame.CloseNormal}); !errors.Is(err, ErrClosed) {
+			t.Errorf("second close: %v", err)
+		}
+	}
+	s := NewSession(fc, Options{}, h)
+	s.OnData(fc, encodeFrame(true, frame.OpText, []byte("bye"), true))
+	fs := parseFrames(t, fc.output())
+	if len(fs) != 1 || fs[0].Opcode != frame.OpClose || string(fs[0].Payload[2:]) != "as you wish" {
+		t.Fatalf("wrote %+v", fs)
+	}
+	if fc.finned {
+		t.Fatal("write side shut before the peer answered")
+	}
+	s.OnData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseNormal, ""), true))
+	if out := fc.output(); len(out) != 0 || !fc.finned {
+		t.Fatalf("after the peer's answer: wrote %x, fin %v", out, fc.finned)
+	}
+	if !IsNormalClosure(s.Err()) {
+		t.Fatalf("Err = %v", s.Err())
+	}
+}

@@ -23,6 +23,7 @@ const (
 	DefaultOutgoingFrames = 8
 	DefaultOutgoingBytes  = 4 << 20
 	DefaultMaxMessageSize = 16 << 20
+	DefaultMaxFrameSize   = 16 << 20
 	DefaultCloseTimeout   = 5 * time.Second
 )
 
@@ -37,8 +38,10 @@ type Options struct {
 	Masking bool
 	// MaxFrameSize caps the payload a peer's frame may announce; a larger
 	// header is answered with Close 1009 before any payload is read and the
-	// session ends with ErrFrameTooBig. 0 means no cap (the seed's
-	// Int.MAX_VALUE); message mode caps frames by MaxMessageSize anyway.
+	// session ends with ErrFrameTooBig. 0 means the default: 16 MiB, or
+	// MaxMessageSize in message mode; negative means no cap (the seed's
+	// Int.MAX_VALUE), which lets a peer make the session buffer a frame of
+	// any size.
 	MaxFrameSize int64
 	// AllowedRsv holds RSV bits (0x40, 0x20, 0x10 as in the first header
 	// byte) an extension negotiated outside the session, so raw frames

@@ -2,10 +2,13 @@ package rawws
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/rawws/rawws/frame"
 )
+
+var errEndOfInput = errors.New("end of fuzz input")
 
 // FuzzReader feeds arbitrary bytes, split at arbitrary points, to sessions
 // in every mode. Whatever comes in, nothing panics, everything offered is
@@ -35,6 +38,7 @@ func FuzzReader(f *testing.F) {
 		}
 		s := NewRawSession(fc, opts)
 		feed(s, fc, bytes.Clone(in), int(split))
+		defer s.Close(errEndOfInput) // releases a stalled delivery
 		var p frame.Parser
 		out := fc.output()
 		closes := 0

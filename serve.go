@@ -137,7 +137,14 @@ func NewServer(module func(*App), opts ...ServeOption) (*Server, error) {
 	}
 	srv.app = newApp(srv)
 	if module != nil {
+		ok := false
+		defer func() {
+			if !ok && srv.own {
+				srv.eng.Close() // module panicked: do not leak the engine
+			}
+		}()
 		module(srv.app)
+		ok = true
 	}
 	set := cfg.settings
 	set.Engine = srv.eng
@@ -171,6 +178,10 @@ func Serve(ln net.Listener, h MessageHandler, opts ...ServeOption) error {
 	var cfg serveConfig
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if h == nil && cfg.session.Handler == nil && cfg.session.MessageHandler == nil {
+		ln.Close()
+		return errors.New("rawws: serve: no handler (give a MessageHandler, or Options.Handler with WithSessionOptions)")
 	}
 	srv, err := NewServer(func(a *App) {
 		so := cfg.session
@@ -270,14 +281,13 @@ func (s *Server) drainTimeout() time.Duration {
 
 // tracked is the server's record of one live session.
 type tracked struct {
-	ep      *endpoint
 	drained atomic.Bool // the server sent its Close 1001
 }
 
 // register adds s to the registry. During a shutdown the session is
 // closed at once with 1001, so no session escapes the drain.
-func (srv *Server) register(s *Session, ep *endpoint) *tracked {
-	t := &tracked{ep: ep}
+func (srv *Server) register(s *Session) *tracked {
+	t := &tracked{}
 	srv.mu.Lock()
 	srv.sessions[s] = t
 	srv.mu.Unlock()

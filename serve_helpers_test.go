@@ -3,6 +3,7 @@ package rawws_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -237,4 +238,8 @@ func openFDs() int {
 		return -1
 	}
 	return len(ents)
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
 }

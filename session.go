@@ -145,7 +145,12 @@ func newSession(opts Options) *Session {
 		s.parser.AllowedRsv = opts.AllowedRsv
 	}
 	s.masking.Store(opts.Masking)
-	s.maxFrameSize.Store(opts.MaxFrameSize)
+	switch {
+	case opts.MaxFrameSize == 0:
+		s.maxFrameSize.Store(DefaultMaxFrameSize)
+	case opts.MaxFrameSize > 0:
+		s.maxFrameSize.Store(opts.MaxFrameSize)
+	}
 	return s
 }
 
@@ -188,8 +193,8 @@ func (s *Session) openUser() {
 	}
 }
 
-// Conn returns the connection the session runs on (nil before it is
-// attached, which only Dial and UpgradeHTTP callers never observe).
+// Conn returns the connection the session runs on. Sessions returned by
+// NewRawSession, NewSession, Dial and UpgradeHTTP are always attached.
 func (s *Session) Conn() poller.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -245,8 +250,6 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 		p.Stop()
 	}
 	s.readDead.Store(true)
-	s.fbuf = nil
-	s.msg.release()
 	switch s.mode {
 	case modeChannel:
 		s.closeIncoming()
@@ -313,8 +316,9 @@ func (s *Session) Incoming() <-chan frame.Frame { return s.incoming }
 
 // Outgoing returns a channel whose frames are sent in order as by Send; the
 // first call starts one goroutine for this session that drains it until the
-// channel is closed by the caller or the session ends (frames sent to it
-// then are dropped). The channel holds Options.OutgoingFrames frames.
+// caller closes the channel. Once the session has ended, frames sent to it
+// are dropped (never blocking the sender); close it to let the goroutine
+// go. The channel holds Options.OutgoingFrames frames.
 // Ownership of each payload passes to the session as with Send.
 func (s *Session) Outgoing() chan<- frame.Frame {
 	s.outOnce.Do(func() {
@@ -332,22 +336,15 @@ func (s *Session) pumpOutgoing() {
 			if !ok {
 				return
 			}
-			if err := s.send(ctx, f, true, false); err != nil && !errors.Is(err, ErrClosed) {
-				// The session is failing; keep draining so senders never block.
-				continue
-			}
+			// An error means the session is closing: the frame is dropped,
+			// as the seed drops frames sent after close.
+			s.send(ctx, f, true, false)
 		case <-s.done:
-			// Drop what is left; senders must not block on a dead session.
-			for {
-				select {
-				case _, ok := <-s.outgoing:
-					if !ok {
-						return
-					}
-				default:
-					return
-				}
+			// Keep dropping until the caller closes the channel, so a
+			// sender never blocks forever on a dead session.
+			for range s.outgoing {
 			}
+			return
 		}
 	}
 }
@@ -511,6 +508,24 @@ func (s *Session) CloseWith(ctx context.Context, r frame.CloseReason) error {
 		return err
 	}
 	return s.Flush(ctx)
+}
+
+// SendClose queues a Close frame carrying r without blocking, for event
+// callbacks (CloseWith blocks). It skips the outgoing frame cap like other
+// control frames. In message mode the session then waits for the peer's
+// Close (up to Options.CloseTimeout) and closes the connection. It fails
+// with ErrClosed when the session no longer sends, and wraps
+// frame.ErrInvalidCloseReason for a reason that cannot be sent.
+func (s *Session) SendClose(r frame.CloseReason) error {
+	var buf [frame.MaxControlPayload]byte
+	p, err := frame.AppendCloseReason(buf[:0], r)
+	if err != nil {
+		return fmt.Errorf("rawws: close: %w", err)
+	}
+	if !s.enqueueControl(frame.OpClose, p) {
+		return fmt.Errorf("rawws: close: %w", ErrClosed)
+	}
+	return nil
 }
 
 // Start runs handler(s) on the calling goroutine; when it returns, Start

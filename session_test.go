@@ -295,7 +295,9 @@ func TestIncomingFullStopsReading(t *testing.T) {
 		}
 		if written >= limit {
 			if eng.Name() == "netpoll" {
-				t.Skip("netpoll cannot stop reading; it bounds input by MaxInput instead")
+				// netpoll cannot stop reading: MaxInput must end the connection.
+				waitDone(t, s)
+				return
 			}
 			t.Fatalf("peer wrote %d bytes without being pushed back", written)
 		}
@@ -622,6 +624,23 @@ func TestAllowedRsv(t *testing.T) {
 		fs := parseFrames(t, fc.output())
 		if len(got) != 0 || len(fs) != 1 || fs[0].Opcode != frame.OpClose {
 			t.Errorf("%s: delivered %d, wrote %+v", tc.name, len(got), fs)
+		}
+	}
+}
+
+func TestMaxFrameSizeDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		opts Options
+		want int64
+	}{
+		{Options{}, DefaultMaxFrameSize},
+		{Options{MaxFrameSize: -1}, 0},
+		{Options{MaxFrameSize: 77}, 77},
+		{Options{MessageHandler: MessageFuncs{}, MaxMessageSize: 1000}, 1000},
+		{Options{MessageHandler: MessageFuncs{}}, DefaultMaxMessageSize},
+	} {
+		if got := NewRawSession(&fakeConn{}, tc.opts).MaxFrameSize(); got != tc.want {
+			t.Errorf("%+v: MaxFrameSize %d, want %d", tc.opts, got, tc.want)
 		}
 	}
 }

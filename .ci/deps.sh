@@ -9,6 +9,10 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 /usr/bin/python3 -c 'import h11' >/dev/null 2>&1 || need+=(python3-h11)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+# >>> permessage-deflate browser interop (bench/interop/browser_test.go)
+# Debian's Chromium: playwright-core drives it; it downloads no browser.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+# <<< permessage-deflate browser interop
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "deps: installing ${need[*]}"
@@ -19,3 +23,8 @@ fi
 if command -v npm >/dev/null 2>&1 && [ ! -d bench/interop/node/node_modules/ws ]; then
   (cd bench/interop/node && npm ci --no-audit --no-fund --silent >/dev/null)
 fi
+# >>> permessage-deflate browser interop: playwright-core, pinned by its lock file.
+if command -v npm >/dev/null 2>&1 && [ ! -d bench/interop/browser/node_modules/playwright-core ]; then
+  (cd bench/interop/browser && npm ci --no-audit --no-fund --silent >/dev/null)
+fi
+# <<< permessage-deflate browser interop

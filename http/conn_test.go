@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	nethttp "net/http"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -197,5 +198,6 @@ func waitWrites(h *hconn) {
 		if n == 0 {
 			return
 		}
+		runtime.Gosched()
 	}
 }

@@ -142,9 +142,8 @@ type parser struct {
 
 func (p *parser) init(maxHead, maxURI, maxFields int) {
 	p.maxHead, p.maxURI, p.maxFields = maxHead, maxURI, maxFields
-	if p.fields == nil {
-		p.fields = make([]fieldSpan, 0, min(maxFields, 32))
-	}
+	// fields grows on the first requests and is kept: an idle connection
+	// that never sent one holds no array.
 	p.reset()
 }
 

@@ -281,6 +281,7 @@ func (r *Request) rebase(old, nw []byte) {
 
 // reset clears r for reuse, keeping the header array.
 func (r *Request) reset() {
+	clear(r.Header.fields) // drop views of buffers that may be gone
 	f := r.Header.fields[:0]
 	*r = Request{}
 	r.Header.fields = f

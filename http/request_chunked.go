@@ -7,7 +7,8 @@ package http
 // bounded.
 
 const (
-	csSize uint8 = iota
+	csSize   uint8 = iota
+	csSizeWS       // whitespace after the size: only ';' or CRLF may follow
 	csExt
 	csSizeLF
 	csData
@@ -58,7 +59,20 @@ func (d *chunkDecoder) decode(b, dst []byte, max int64) (int, []byte, bool, *Req
 			if d.digits == 0 || (c != ';' && c != '\r' && c != ' ' && c != '\t') {
 				return i, dst, false, errBadChunk
 			}
-			d.state, d.line = csExt, d.digits
+			d.state, d.line = csSizeWS, d.digits
+		case csSizeWS:
+			switch c {
+			case ' ', '\t':
+				d.line++
+				if d.line > maxChunkLine {
+					return i, dst, false, errBadChunk
+				}
+				i++
+			case ';', '\r':
+				d.state = csExt
+			default:
+				return i, dst, false, errBadChunk
+			}
 		case csExt:
 			switch {
 			case c == '\r':

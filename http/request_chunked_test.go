@@ -38,6 +38,8 @@ var chunkCorpus = []string{
 	"0\r\n: v\r\n\r\n",
 	"0\r\nX: a\x01b\r\n\r\n",
 	"1 \r\na\r\n0\r\n\r\n",
+	"0 0\r\n\r\n",
+	"1 ; x\r\na\r\n0\r\n\r\n",
 }
 
 func TestChunkDecoder(t *testing.T) {

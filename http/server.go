@@ -117,6 +117,8 @@ type Server struct {
 	conns   map[*hconn]struct{}
 	addr    net.Addr
 	closing atomic.Bool
+	closed  chan struct{} // closed by Shutdown
+	once    sync.Once
 }
 
 // NewServer returns a server that answers every request with handler. It
@@ -127,6 +129,7 @@ func NewServer(s Settings, handler Handler) *Server {
 		handler: handler,
 		lns:     map[net.Listener]struct{}{},
 		conns:   map[*hconn]struct{}{},
+		closed:  make(chan struct{}),
 	}
 	srv.allIn = srv.set.InlineHandlers
 	srv.eng = s.Engine
@@ -187,7 +190,16 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.lns[ln] = struct{}{}
 	s.addr = ln.Addr()
 	s.mu.Unlock()
-	err = eng.Serve(ln, &s.ph)
+	// Some backends serve a duplicate of ln's descriptor and go on after
+	// ln is closed; Serve still returns at Shutdown, and connections such
+	// a backend accepts meanwhile are closed on open.
+	errc := make(chan error, 1)
+	go func() { errc <- eng.Serve(ln, &s.ph) }()
+	select {
+	case err = <-errc:
+	case <-s.closed:
+		err = ErrServerClosed
+	}
 	s.mu.Lock()
 	delete(s.lns, ln)
 	s.mu.Unlock()
@@ -212,6 +224,7 @@ func (s *Server) ServeConn(c poller.Conn) {
 // returned). Hijacked connections are no longer the server's.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
+	s.once.Do(func() { close(s.closed) })
 	s.mu.Lock()
 	for ln := range s.lns {
 		ln.Close()

@@ -56,14 +56,15 @@ func startServer(t *testing.T, backend string, set Settings, h Handler) (string,
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
-		// The netpoll backend serves a dup of the listener's fd, so closing
-		// the listener does not end its Serve; closing the engine does.
-		eng.Close()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != ErrServerClosed {
+				t.Errorf("Serve returned %v, want ErrServerClosed", err)
+			}
 		case <-time.After(3 * time.Second):
 			t.Error("Serve did not return after Shutdown")
 		}
+		eng.Close()
 	})
 	return ln.Addr().String(), srv
 }
@@ -539,4 +540,45 @@ func TestServerSurvivesFailingConns(t *testing.T) {
 			t.Fatalf("after failures: %d bytes", len(bodyOf(r)))
 		}
 	})
+}
+
+// ListenAndServe with the default engine: serves, then Shutdown ends it.
+func TestListenAndServeDefaultEngine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	srv := NewServer(Settings{Host: "127.0.0.1", Port: port}, echoPath)
+	done := make(chan error, 1)
+	go func() { done <- srv.ListenAndServe() }()
+	var addr net.Addr
+	for range 200 {
+		if addr = srv.Addr(); addr != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if addr == nil {
+		t.Fatal("no address")
+	}
+	c := dial(t, addr.String())
+	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r := readResponses(t, bufio.NewReader(c), "GET")[0]; bodyOf(r) != "GET /x" {
+		t.Fatalf("got %q", bodyOf(r))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != ErrServerClosed {
+			t.Fatalf("ListenAndServe: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("ListenAndServe did not return")
+	}
 }

@@ -2,7 +2,7 @@
 // internal/conform against a WebSocket echo server:
 //
 //	rawws-conform -url ws://127.0.0.1:9001/ [-cases 1.*,5.*] [-exclude 9.*]
-//	              [-json out.json] [-timeout 5s] [-parallel 8] [-strict] [-v] [-list]
+//	              [-json out.json] [-timeout 5s] [-parallel 8] [-strict] [-v] [-list] [-deflate]
 //
 // It prints one row per case and a summary. The exit status is 1 when a
 // case FAILED (or, with -strict, was NON-STRICT) and 2 when the suite could
@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	strict := fs.Bool("strict", false, "exit non-zero on NON-STRICT cases too")
 	verbose := fs.Bool("v", false, "print the trace of every case that is not OK")
 	list := fs.Bool("list", false, "list the selected cases and exit")
+	withDeflate := fs.Bool("deflate", false, "also run sections 12-13: permessage-deflate (RFC 7692) negotiation and compressed messages")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -54,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	rep, err := conform.Run(ctx, *url, conform.Options{
 		Cases: split(*cases), Exclude: split(*exclude), Timeout: *timeout, Parallel: *parallel,
+		Deflate: *withDeflate,
 	})
 	if err != nil && len(rep.Results) == 0 {
 		fmt.Fprintln(stderr, "rawws-conform:", err)

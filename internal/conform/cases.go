@@ -18,6 +18,7 @@ var allCases = sync.OnceValue(func() []Case {
 	for _, sec := range []func() []Case{
 		framingCases, pingCases, rsvCases, opcodeCases, fragmentCases,
 		utf8Cases, closeCases, sizeCases, miscCases,
+		deflateSizeCases, deflateParamCases,
 	} {
 		cs = append(cs, sec()...)
 	}

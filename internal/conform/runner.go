@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -27,13 +28,17 @@ type Options struct {
 	// Parallel is how many cases run at once, each on its own
 	// connection. Default 8.
 	Parallel int
+	// Deflate also runs sections 12 and 13, which negotiate
+	// permessage-deflate (RFC 7692) and exchange compressed messages;
+	// without it they are left out of every selection.
+	Deflate bool
 }
 
 // HeavyCases are the patterns of the cases that move megabytes (16 MiB
 // messages, 64 KiB in 1-byte writes, section 9): put them in
 // Options.Exclude where the server runs under the race detector or on an
 // emulator and only the protocol is being checked.
-var HeavyCases = []string{"9.*", "1.*.9", "1.3.7", "1.3.8", "1.4.7", "1.4.8"}
+var HeavyCases = []string{"9.*", "1.*.9", "1.3.7", "1.3.8", "1.4.7", "1.4.8", "12.*.9", "12.5.5", "13.*.9", "13.*.10"}
 
 // Report is the outcome of a Run, results in suite order.
 type Report struct {
@@ -166,6 +171,9 @@ func Run(ctx context.Context, url string, opts Options) (Report, error) {
 		return Report{}, err
 	}
 	cases := Select(opts.Cases, opts.Exclude)
+	if !opts.Deflate {
+		cases = slices.DeleteFunc(cases, func(c Case) bool { return c.deflate })
+	}
 	if len(cases) == 0 {
 		return Report{}, fmt.Errorf("%w: %v", ErrNoCases, opts.Cases)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rawws/rawws/internal/deflate"
 )
 
 // maxTrace bounds the trace kept per case: enough to see what happened
@@ -37,6 +39,12 @@ type session struct {
 	inMsg  bool
 	msgOp  byte
 	msgBuf []byte
+
+	// permessage-deflate, when negotiated: the server's compressed
+	// messages (RSV1 on the first frame) are inflated here.
+	inflater   *deflate.Decompressor
+	msgZ       bool // the message being reassembled is compressed
+	compressed int  // compressed messages received
 
 	eof      bool
 	writeErr error
@@ -274,7 +282,11 @@ func (s *session) frameItem(f rframe) (item, bool) {
 	switch {
 	case f.masked:
 		return viol("server frame is masked (RFC 6455 §5.1)")
-	case f.rsv != 0:
+	case f.rsv == 0x40 && s.inflater != nil && f.op >= 8:
+		return viol("RSV1 on a control frame (RFC 7692 §6)")
+	case f.rsv == 0x40 && s.inflater != nil && f.op == opCont:
+		return viol("RSV1 on a continuation frame (RFC 7692 §6)")
+	case f.rsv != 0 && !(f.rsv == 0x40 && s.inflater != nil):
 		return viol("RSV bits set without a negotiated extension")
 	case (f.op >= 3 && f.op <= 7) || f.op >= 0xB:
 		return viol("reserved opcode")
@@ -309,6 +321,7 @@ func (s *session) frameItem(f rframe) (item, bool) {
 			return viol("new data frame before the last message was finished")
 		}
 		s.inMsg, s.msgOp, s.msgBuf = true, f.op, s.msgBuf[:0]
+		s.msgZ = f.rsv == 0x40
 	}
 	s.msgBuf = append(s.msgBuf, f.payload...)
 	if !f.fin {
@@ -316,7 +329,15 @@ func (s *session) frameItem(f rframe) (item, bool) {
 		return item{}, false
 	}
 	s.inMsg = false
-	it := msg(s.msgOp, append([]byte(nil), s.msgBuf...))
+	data := append([]byte(nil), s.msgBuf...)
+	if s.msgZ {
+		var err error
+		if data, err = s.inflater.AppendDecompress(nil, s.msgBuf); err != nil {
+			return viol("compressed message does not inflate: " + err.Error())
+		}
+		s.compressed++
+	}
+	it := msg(s.msgOp, data)
 	s.logf("< %s", it)
 	return it, true
 }

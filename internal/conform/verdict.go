@@ -81,4 +81,7 @@ type Case struct {
 	run    func(*session) (Verdict, string)
 	// hs, when set, replaces the default handshake.
 	hs func(t target, timeout time.Duration) (Verdict, string, []string)
+	// deflate marks the permessage-deflate sections, run only with
+	// Options.Deflate.
+	deflate bool
 }

@@ -178,6 +178,9 @@ type handshakeOpts struct {
 	connection string      // Connection header value; "Upgrade" when empty
 	version    string      // Sec-WebSocket-Version; "13" when empty
 	chop       int         // write the request in pieces of this size
+	// extensions, when set, receives the response's
+	// Sec-WebSocket-Extensions value (all fields joined with ", ").
+	extensions *string
 }
 
 // target is a parsed ws:// URL.
@@ -256,6 +259,9 @@ func handshake(c net.Conn, t target, o handshakeOpts, deadline time.Time) (*bufi
 	}
 	if !tokenListHas(resp.Header.Values("Connection"), "upgrade") {
 		return nil, resp.StatusCode, fmt.Errorf("%w: response lacks Connection: Upgrade", errHandshake)
+	}
+	if o.extensions != nil {
+		*o.extensions = strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")
 	}
 	return r, resp.StatusCode, nil
 }

@@ -46,7 +46,6 @@ func newFlateReader(r io.Reader, dict []byte) flateReader {
 	return flate.NewReaderDict(r, dict).(flateReader)
 }
 
-
 // maxInflateAllocs is what the implementation allocates to inflate one
 // dynamic-Huffman block (tests check that we add nothing to it).
 const maxInflateAllocs = 6

@@ -103,15 +103,15 @@ func StartEcho(t testing.TB, cfg EchoConfig) *EchoServer {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			e.Native.Shutdown(ctx)
 			cancel()
-			<-served
 			eng.Close()
+			waitServed(t, served)
 		})
 	default:
 		hs := &nethttp.Server{Handler: nethttp.HandlerFunc(e.serveNetHTTP)}
 		go func() { defer close(served); hs.Serve(ln) }()
 		t.Cleanup(func() {
 			hs.Close()
-			<-served
+			waitServed(t, served)
 			eng.Close()
 		})
 	}
@@ -244,5 +244,15 @@ func (e *EchoServer) WaitEnded(timeout time.Duration) (err error, ok bool) {
 		return err, true
 	case <-time.After(timeout):
 		return nil, false
+	}
+}
+
+// waitServed waits for the server goroutine to return after its listener
+// was closed; a Serve that does not return is reported, not waited for.
+func waitServed(t testing.TB, served <-chan struct{}) {
+	select {
+	case <-served:
+	case <-time.After(5 * time.Second):
+		t.Errorf("Serve did not return within 5s of its listener being closed")
 	}
 }

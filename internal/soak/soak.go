@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,12 +36,20 @@ type Config struct {
 	// MaxSize bounds a message (default 1 MiB); sizes are skewed small:
 	// the bit length is uniform, then the value uniform below it.
 	MaxSize int
+	// MinSize raises the smallest message (default: the 20-byte envelope).
+	MinSize int
+	// ReadBuffer, when set, shrinks every client's socket receive buffer so
+	// a stalled reader pushes back on the server sooner.
+	ReadBuffer int
 	// MaxFragments bounds the frames one message is cut into (default 8).
 	MaxFragments int
 	// SlowEvery makes every SlowEvery-th connection a slow reader that
 	// stops reading for SlowPause now and then (0: none).
 	SlowEvery int
 	SlowPause time.Duration
+	// SlowStart is how long a slow reader waits before it reads at all, so
+	// the server's outgoing queues fill up while the client keeps sending.
+	SlowStart time.Duration
 	// Seed makes a run reproducible.
 	Seed uint64
 	// Timeout bounds the whole run (default 2 minutes).
@@ -96,7 +105,7 @@ func msgRand(seed uint64, conn, seq int) *rand.ChaCha8 {
 }
 
 // buildMessage writes message (conn, seq) into buf (grown as needed).
-func buildMessage(buf []byte, seed uint64, maxSize, conn, seq int) []byte {
+func buildMessage(buf []byte, seed uint64, minSize, maxSize, conn, seq int) []byte {
 	g := msgRand(seed, conn, seq)
 	r := rand.New(g)
 	bitsLen := r.IntN(bitLen(maxSize) + 1)
@@ -104,7 +113,7 @@ func buildMessage(buf []byte, seed uint64, maxSize, conn, seq int) []byte {
 	if bitsLen > 0 {
 		size = r.IntN(1 << bitsLen)
 	}
-	size = min(max(size, msgMin), maxSize)
+	size = min(max(size, minSize, msgMin), maxSize)
 	if cap(buf) < size {
 		buf = make([]byte, size)
 	}
@@ -127,7 +136,7 @@ func bitLen(n int) int {
 
 // checkMessage verifies that got is exactly message (conn, seq), using
 // scratch for the expected bytes; it says what differs.
-func checkMessage(got, scratch []byte, seed uint64, maxSize, conn, seq int) ([]byte, error) {
+func checkMessage(got, scratch []byte, seed uint64, minSize, maxSize, conn, seq int) ([]byte, error) {
 	if len(got) < msgMin {
 		return scratch, fmt.Errorf("message of %d bytes, shorter than the %d-byte envelope", len(got), msgMin)
 	}
@@ -146,7 +155,7 @@ func checkMessage(got, scratch []byte, seed uint64, maxSize, conn, seq int) ([]b
 	case gotSeq > seq:
 		return scratch, fmt.Errorf("seq %d arrived while %d was expected: %d message(s) lost", gotSeq, seq, gotSeq-seq)
 	}
-	scratch = buildMessage(scratch, seed, maxSize, conn, seq)
+	scratch = buildMessage(scratch, seed, minSize, maxSize, conn, seq)
 	if !bytes.Equal(got, scratch) {
 		return scratch, fmt.Errorf("seq %d: %d bytes came back, %d were sent, or the content differs", seq, len(got), len(scratch))
 	}
@@ -190,6 +199,9 @@ func Run(cfg Config) (Result, error) {
 				return
 			}
 			defer rc.Close()
+			if cfg.ReadBuffer > 0 {
+				rc.Conn.(*net.TCPConn).SetReadBuffer(cfg.ReadBuffer)
+			}
 			rc.Conn.SetDeadline(deadline)
 			cs := &connSoak{cfg: &cfg, id: id, rc: rc, slow: slow}
 			readErr := make(chan error, 1)
@@ -245,7 +257,7 @@ func (cs *connSoak) write() error {
 	var msg, wire []byte
 	var ping [8]byte
 	for seq := 0; seq < cfg.Messages; seq++ {
-		msg = buildMessage(msg, cfg.Seed, cfg.MaxSize, cs.id, seq)
+		msg = buildMessage(msg, cfg.Seed, cfg.MinSize, cfg.MaxSize, cs.id, seq)
 		nfrag := 1
 		if r.IntN(2) == 0 {
 			nfrag = 1 + r.IntN(cfg.MaxFragments)
@@ -261,14 +273,16 @@ func (cs *connSoak) write() error {
 			if f == 0 {
 				op = frame.OpBinary
 			}
-			wire = cs.rc.AppendFrame(wire[:0], f == nfrag-1, op, chunk)
-			cs.frames++
+			wire = wire[:0]
 			if f > 0 && r.IntN(8) == 0 {
-				// A control frame between fragments must be answered at once.
+				// A control frame between fragments must be answered at
+				// once, so its pong comes before this message's echo.
 				binary.BigEndian.PutUint64(ping[:], uint64(cs.pings))
 				cs.pings++
 				wire = cs.rc.AppendFrame(wire, true, frame.OpPing, ping[:])
 			}
+			wire = cs.rc.AppendFrame(wire, f == nfrag-1, op, chunk)
+			cs.frames++
 			if err := cs.writeWire(r, wire); err != nil {
 				return fmt.Errorf("seq %d fragment %d: %w", seq, f, err)
 			}
@@ -308,6 +322,9 @@ func (cs *connSoak) read() error {
 	r := rand.New(rand.NewPCG(cfg.Seed, uint64(cs.id)<<1))
 	buf := make([]byte, 64<<10)
 	var scratch, assembled []byte
+	if cs.slow {
+		time.Sleep(cfg.SlowStart)
+	}
 	inMsg := false
 	for seq := 0; seq < cfg.Messages; {
 		f, err := cs.rc.ReadFrame(buf)
@@ -344,7 +361,7 @@ func (cs *connSoak) read() error {
 			continue
 		}
 		inMsg = false
-		if scratch, err = checkMessage(assembled, scratch, cfg.Seed, cfg.MaxSize, cs.id, seq); err != nil {
+		if scratch, err = checkMessage(assembled, scratch, cfg.Seed, cfg.MinSize, cfg.MaxSize, cs.id, seq); err != nil {
 			return err
 		}
 		seq++

@@ -1,14 +1,15 @@
 package soak
 
 import (
+	"github.com/rawws/rawws"
 	"testing"
 	"time"
 )
 
 func soakConfig(t *testing.T, addr string) Config {
-	cfg := Config{Addr: addr, Conns: 6, Messages: 60, SlowEvery: 3, SlowPause: 30 * time.Millisecond, Seed: *seed, Timeout: 2 * time.Minute}
+	cfg := Config{Addr: addr, Conns: 6, Messages: 50, SlowEvery: 3, SlowPause: 30 * time.Millisecond, SlowStart: 300 * time.Millisecond, Seed: *seed, Timeout: 2 * time.Minute}
 	if *long {
-		cfg.Conns, cfg.Messages, cfg.SlowPause, cfg.Timeout = 32, 1500, 100*time.Millisecond, 25*time.Minute
+		cfg.Conns, cfg.Messages, cfg.SlowPause, cfg.SlowStart, cfg.Timeout = 32, 1500, 100*time.Millisecond, 2*time.Second, 25*time.Minute
 	}
 	if *conns > 0 {
 		cfg.Conns = *conns
@@ -44,4 +45,26 @@ func TestSoak(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestSoakEchoAsRawwsEcho runs the soak's slow readers against the echo
+// exactly as cmd/rawws-echo writes it (WriteMessage, error ignored): a
+// reader that stalls while its peer keeps sending must still get every
+// message back.
+func TestSoakEchoAsRawwsEcho(t *testing.T) {
+	forBackends(t, func(t *testing.T, backend string) {
+		CheckLeaks(t)
+		srv := StartEcho(t, EchoConfig{Backend: backend, Backpressure: false, Session: rawws.Options{OutgoingBytes: 256 << 10}})
+		cfg := Config{Addr: srv.Addr, Conns: 1, Messages: 150, MinSize: 64 << 10, MaxSize: 256 << 10, ReadBuffer: 64 << 10,
+			SlowEvery: 1, SlowStart: 1500 * time.Millisecond,
+			Seed: *seed, Timeout: 15 * time.Second}
+		if cfg.Seed == 0 {
+			cfg.Seed = uint64(time.Now().UnixNano())
+		}
+		res, err := Run(cfg)
+		t.Logf("seed %d: %v; echoes refused by the session: %d", cfg.Seed, res, srv.Refused.Load())
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
 }

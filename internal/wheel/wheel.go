@@ -237,6 +237,8 @@ func (w *Wheel) advance(target int64) bool {
 		}
 	}
 	if w.pending == 0 || w.closed {
+		// Every slot is empty: the clock may jump to the present.
+		w.now = max(w.now, target)
 		w.running = false
 		w.mu.Unlock()
 		return false

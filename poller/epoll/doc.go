@@ -21,9 +21,26 @@
 // package is empty and registers nothing.
 //
 // Threading: every loop is one goroutine (by default locked to its OS
-// thread, see Options.LockOSThread) blocked in epoll_wait. Handler methods of
-// a connection run on its loop, one at a time; OnClose too. Conn methods may
-// be called from any goroutine: writes go straight to the non-blocking
-// socket under a per-connection mutex, and only what the kernel refuses is
-// queued and written by the loop when the socket becomes writable.
+// thread, see Options.LockOSThread) blocked in epoll_wait; an eventfd wakes
+// it for work posted by other goroutines. Handler methods of a connection
+// run on its loop, one at a time, OnClose included. Conn methods may be
+// called from any goroutine: writes go straight to the non-blocking socket
+// under a per-connection mutex (a non-blocking writev, never a wait), and
+// only what the kernel refuses is queued and written by the loop on
+// EPOLLOUT. Close marks the connection closed at once (writes fail from
+// then on) and the loop closes the descriptor and calls OnClose right after
+// the current handler method, or on its next turn.
+//
+// Reads are edge-triggered and each readiness event reads until EAGAIN or
+// a budget of 8 reads, after which the connection waits its turn behind the
+// others. ResumeRead always reads until EAGAIN, since edges are not
+// replayed.
+//
+// End of input: when the peer half-closes (read returns 0), the connection
+// closes with io.EOF as soon as its queued output has been written, so a
+// reply written from the last OnData still reaches the peer.
+//
+// Accepting: Serve watches a duplicate of the listener's descriptor on one
+// loop and accepts with accept4 there (round-robin to the loops);
+// ServeReusePort opens one SO_REUSEPORT socket per loop instead.
 package epoll

@@ -445,6 +445,11 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	for ln := range e.lns {
 		ln.Close()
 	}
+	for _, l := range e.loops {
+		// Stop the kernel completing handshakes on the duplicates now,
+		// not when the loops end.
+		l.post(task{kind: taskFunc, fn: l.unlistenAll})
+	}
 	e.mu.Unlock()
 
 	var err error

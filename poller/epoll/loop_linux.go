@@ -611,6 +611,15 @@ func (l *loop) listen(lr *listener) {
 	}
 }
 
+// unlistenAll closes every listening socket of the loop (Shutdown).
+func (l *loop) unlistenAll() {
+	for _, lr := range l.lns {
+		if lr != nil {
+			l.unlisten(lr)
+		}
+	}
+}
+
 func (l *loop) unlisten(lr *listener) {
 	if lr.idx < 0 || lr.idx >= len(l.lns) || l.lns[lr.idx] != lr {
 		return

@@ -9,10 +9,12 @@ import (
 
 // writePoller waits for sockets that were full to become writable again,
 // then writes their backlog. netpoll's own write path (Writer.Flush) parks
-// the caller until the socket drains and was not reliable under load, so the
-// engine keeps a small epoll instance of its own for write readiness: a
+// its caller until the socket drains, which would cost a goroutine per
+// backlogged connection, and its Writer is not safe for concurrent use; so
+// the engine keeps a small epoll instance of its own for write readiness: a
 // socket is armed (one-shot) only while it has a backlog, and one goroutine
-// per engine, started with the first backlog, serves every connection.
+// per engine, started with the first backlog, serves every connection with
+// non-blocking writes.
 type writePoller struct {
 	epfd, evfd int
 

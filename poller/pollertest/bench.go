@@ -2,7 +2,6 @@ package pollertest
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -13,7 +12,9 @@ import (
 
 // BenchmarkEcho measures raw TCP echo throughput through a backend: plain
 // net.Conn clients stream fixed-size chunks to an echoing server and read
-// everything back. Bytes per op is the chunk size.
+// everything back, keeping at most echoWindow bytes in flight per
+// connection (an echo server without flow control would have to drop or
+// buffer without bound). Bytes per op is the chunk size.
 func BenchmarkEcho(b *testing.B, newEngine NewEngine) {
 	for _, conns := range []int{1, 16} {
 		for _, size := range []int{512, 4 << 10, 64 << 10} {
@@ -34,6 +35,7 @@ func benchEcho(b *testing.B, newEngine NewEngine, conns, size int) {
 	defer ln.Close()
 	h := &counter{echo: true}
 	go eng.Serve(ln, h)
+	window := max(1, echoWindow/size)
 	cs := make([]net.Conn, conns)
 	for i := range cs {
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -53,10 +55,15 @@ func benchEcho(b *testing.B, newEngine NewEngine, conns, size int) {
 		if i < b.N%conns {
 			ops++
 		}
+		tokens := make(chan struct{}, window)
+		for range window {
+			tokens <- struct{}{}
+		}
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			for range ops {
+				<-tokens
 				if _, err := c.Write(chunk); err != nil {
 					b.Error(err)
 					return
@@ -66,11 +73,27 @@ func benchEcho(b *testing.B, newEngine NewEngine, conns, size int) {
 		go func() {
 			defer wg.Done()
 			c.SetReadDeadline(time.Now().Add(5 * time.Minute))
-			if _, err := io.CopyN(io.Discard, c, int64(ops*size)); err != nil {
-				b.Error(err)
+			buf := make([]byte, 64<<10)
+			var got, returned int
+			for got < ops*size {
+				n, err := c.Read(buf)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				got += n
+				for ; returned < got/size; returned++ {
+					tokens <- struct{}{}
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	b.StopTimer()
+	if n := h.writeErrs.Load(); n > 0 {
+		b.Fatalf("%d echo writes failed", n)
+	}
 }
+
+// echoWindow bounds the bytes a benchmark client keeps in flight.
+const echoWindow = 256 << 10

@@ -165,13 +165,16 @@ func openFDs() int {
 // counter is a handler that counts opens and closes.
 type counter struct {
 	opened, closed atomic.Int64
+	writeErrs      atomic.Int64
 	echo           bool
 }
 
 func (h *counter) OnOpen(poller.Conn) { h.opened.Add(1) }
 func (h *counter) OnData(c poller.Conn, b []byte) int {
 	if h.echo {
-		c.Write(b)
+		if _, err := c.Write(b); err != nil {
+			h.writeErrs.Add(1)
+		}
 	}
 	return len(b)
 }
