@@ -131,13 +131,21 @@ func (ep *endpoint) ServeHTTP(w *rhttp.ResponseWriter, r *rhttp.Request) {
 		return
 	}
 	hold := &handoff{}
-	c, err := rhttp.UpgradeWebSocket(w, r, ep.e.Protocols, ep.e.CheckOrigin, func(string) poller.Handler { return hold })
+	var extra [][2]string
+	pmdParams, ext := acceptCompression(ep.e.Options.Compression, r.Header.Join("Sec-WebSocket-Extensions"))
+	if ext != "" {
+		extra = append(extra, [2]string{"Sec-WebSocket-Extensions", ext})
+	}
+	c, err := rhttp.UpgradeWebSocket(w, r, ep.e.Protocols, ep.e.CheckOrigin, func(string) poller.Handler { return hold }, extra...)
 	if err != nil {
 		srv.m.handshakeFailed.Add(1)
 		return
 	}
 	srv.m.upgraded.Add(1)
 	s := newSession(ep.e.Options)
+	if ext != "" {
+		s.enableCompression(ep.e.Options.Compression, pmdParams, ext, true)
+	}
 	if ep.e.Channel != nil && s.mode == modeChannel {
 		srv.register(s)
 		hold.complete(c, s)

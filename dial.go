@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/internal/deflate"
 	"github.com/rawws/rawws/poller"
 	_ "github.com/rawws/rawws/poller/std" // the portable backend is always available
 )
@@ -133,6 +134,9 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Session, *Dial
 	if len(opts.Protocols) > 0 {
 		fmt.Fprintf(&req, "Sec-WebSocket-Protocol: %s\r\n", strings.Join(opts.Protocols, ", "))
 	}
+	if opts.Compression != nil {
+		fmt.Fprintf(&req, "Sec-WebSocket-Extensions: %s\r\n", deflate.Offer(opts.Compression.settings()))
+	}
 	for name, vals := range opts.Header {
 		for _, v := range vals {
 			if strings.ContainsAny(name, "\r\n:") || strings.ContainsAny(v, "\r\n") {
@@ -149,6 +153,7 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Session, *Dial
 		req:    req.Bytes(),
 		accept: string(rhttp.AppendAcceptKey(nil, key)),
 		offers: opts.Protocols,
+		comp:   opts.Compression,
 		sess:   newSession(so),
 		result: make(chan error, 1),
 	}
@@ -174,6 +179,7 @@ type clientHandshake struct {
 	req    []byte
 	accept string
 	offers []string
+	comp   *Compression // offered permessage-deflate, or nil
 	sess   *Session
 	resp   *DialResponse
 	result chan error
@@ -245,8 +251,20 @@ func (h *clientHandshake) check(head []byte) error {
 		return fmt.Errorf("%w: no Connection: upgrade", ErrHandshake)
 	case resp.Header.Get("Sec-WebSocket-Accept") != h.accept:
 		return fmt.Errorf("%w: wrong Sec-WebSocket-Accept", ErrHandshake)
-	case tokens("Sec-WebSocket-Extensions") != "":
+	case h.comp == nil && tokens("Sec-WebSocket-Extensions") != "":
 		return fmt.Errorf("%w: server chose extensions %q that were not offered", ErrHandshake, tokens("Sec-WebSocket-Extensions"))
+	}
+	if h.comp != nil {
+		// RFC 7692 §5: an answer the offer does not allow fails the
+		// connection.
+		ext := tokens("Sec-WebSocket-Extensions")
+		p, ok, err := deflate.ParseResponse(ext, h.comp.settings())
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrHandshake, err)
+		}
+		if ok {
+			h.sess.enableCompression(h.comp, p, ext, false)
+		}
 	}
 	if p := h.resp.Protocol; p != "" {
 		ok := false

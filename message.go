@@ -13,6 +13,9 @@ type msgState struct {
 	size  int64        // payload bytes of the message so far
 	buf   []byte       // reassembly buffer, reused between messages
 	utf8  frame.UTF8
+	// compressed: the message's first frame had RSV1 (permessage-deflate);
+	// its bytes go to the session's decompressor.
+	compressed bool
 }
 
 // msgKeep is the largest reassembly buffer kept between messages.
@@ -25,6 +28,12 @@ const msgKeep = 64 << 10
 func (s *Session) msgBegin() bool {
 	h := &s.hdr
 	m := &s.msg
+	if h.Rsv&0x40 != 0 && (h.Opcode.IsControl() || h.Opcode == frame.OpContinuation) {
+		// The parser lets RSV1 through once permessage-deflate is on; it
+		// belongs only on a message's first frame (RFC 7692 §6).
+		s.fail(frame.CloseProtocolError, errRsv1.Reason, errRsv1)
+		return false
+	}
 	if h.Opcode.IsControl() {
 		return true
 	}
@@ -39,9 +48,12 @@ func (s *Session) msgBegin() bool {
 			return false
 		}
 		m.inMsg, m.op, m.size = true, h.Opcode, 0
+		m.compressed = h.Rsv&0x40 != 0
 		m.utf8.Reset()
 	}
-	if max := s.opts.MaxMessageSize; max > 0 && m.size+h.Length > max {
+	// A compressed message is capped on its inflated size (and its
+	// compressed bytes by the decompressor), not here.
+	if max := s.opts.MaxMessageSize; max > 0 && !m.compressed && m.size+h.Length > max {
 		s.fail(frame.CloseTooBig, "message too big", ErrMessageTooBig)
 		return false
 	}
@@ -54,6 +66,7 @@ var (
 	errContinuation = &frame.ProtocolError{Code: frame.CloseProtocolError, Reason: "continuation frame without a message"}
 	errInterleaved  = &frame.ProtocolError{Code: frame.CloseProtocolError, Reason: "new message inside an unfinished one"}
 	errBadUTF8      = &frame.ProtocolError{Code: frame.CloseInvalidPayload, Reason: "invalid UTF-8 in text message"}
+	errRsv1         = &frame.ProtocolError{Code: frame.CloseProtocolError, Reason: "RSV1 on a control or continuation frame"}
 )
 
 // msgData takes the next unmasked payload bytes of a data frame; last says
@@ -62,6 +75,10 @@ var (
 // arrived whole in the loop's buffer is delivered as a view of it.
 func (s *Session) msgData(chunk []byte, last bool) {
 	m := &s.msg
+	if m.compressed {
+		s.msgCompressedData(chunk, last && s.hdr.Fin)
+		return
+	}
 	if m.op == frame.OpText {
 		if _, ok := m.utf8.Feed(chunk); !ok {
 			s.fail(frame.CloseInvalidPayload, errBadUTF8.Reason, errBadUTF8)

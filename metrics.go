@@ -128,7 +128,7 @@ func (m *serverCounters) closedSession(s *Session, err error, drained bool) {
 		}
 		m.protocol[i].Add(1)
 	}
-	st := statsOf(s).snapshot()
+	st := s.stats.snapshot()
 	m.add(&st)
 }
 
@@ -187,7 +187,7 @@ func (s *Server) Metrics() Metrics {
 	s.mu.Lock()
 	open := int64(len(s.sessions))
 	for sess := range s.sessions {
-		st := statsOf(sess).snapshot()
+		st := sess.stats.snapshot()
 		live.add(&st)
 	}
 	s.mu.Unlock()

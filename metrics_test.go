@@ -2,6 +2,7 @@ package rawws_test
 
 import (
 	"encoding/json"
+	"errors"
 	"expvar"
 	"net"
 	"strings"
@@ -131,5 +132,70 @@ func TestShutdownDeadline(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 		t.Error("still accepting after Shutdown")
+	}
+}
+
+// Frames and bytes are counted in both directions, live sessions included;
+// a peer that does not read fills the outgoing queue, and the frames it
+// refuses are counted as drops.
+func TestMetricsFramesBytesQueue(t *testing.T) {
+	flood := make(chan *rawws.Session, 1)
+	srv, err := rawws.NewServer(func(a *rawws.App) {
+		a.WebSocket("/echo", rawws.Options{MessageHandler: echoMessages})
+		a.WebSocket("/flood", rawws.Options{
+			OutgoingFrames: 2, OutgoingBytes: 1 << 20,
+			Handler: rawws.HandlerFuncs{Open: func(s *rawws.Session) { flood <- s }},
+		})
+	}, rawws.WithBackend("epoll"))
+	if err != nil {
+		t.Skip(err)
+	}
+	ln := listenLocal(t)
+	go srv.Serve(ln)
+	defer srv.Close()
+	addr := ln.Addr().String()
+
+	c := dialWS(t, addr, "/echo", nil)
+	defer c.c.Close()
+	for range 3 {
+		c.send(t, frame.OpText, []byte("12345")) // 2+4 header bytes + 5
+		c.expect(t, frame.OpText, "12345")       // 2 header bytes + 5
+	}
+	// The counters are bumped right after the bytes go out or are parsed,
+	// so the client may see an echo a moment before it is counted.
+	var m rawws.Metrics
+	settle(2*time.Second, func() bool {
+		m = srv.Metrics()
+		return m.FramesIn == 3 && m.BytesIn == 3*11 && m.FramesOut == 3 && m.BytesOut == 3*7
+	})
+	if m.FramesIn != 3 || m.BytesIn != 3*11 || m.FramesOut != 3 || m.BytesOut != 3*7 {
+		t.Errorf("frames in %d out %d, bytes in %d out %d; want 3, 3, 33, 21", m.FramesIn, m.FramesOut, m.BytesIn, m.BytesOut)
+	}
+	if m.QueueHighWater < 1 {
+		t.Errorf("queue high water %d", m.QueueHighWater)
+	}
+
+	// The flood client never reads: the socket and the connection's queue
+	// (up to OutgoingBytes) fill, then the session's queue (2 frames), then
+	// sends are refused.
+	f := dialWS(t, addr, "/flood", nil)
+	defer f.c.Close()
+	s := <-flood
+	payload := make([]byte, 64<<10)
+	refused := 0
+	for i := 0; i < 2000 && refused == 0; i++ {
+		if err := s.Send(bgctx, frame.Frame{Fin: true, Opcode: frame.OpBinary, Payload: payload}); err != nil {
+			if !errors.Is(err, rawws.ErrQueueFull) {
+				t.Fatalf("send %d: %v", i, err)
+			}
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("the queue never filled")
+	}
+	m = srv.Metrics()
+	if m.QueueHighWater != 2 || m.Drops < 1 {
+		t.Errorf("queue high water %d, drops %d; want 2 and at least 1", m.QueueHighWater, m.Drops)
 	}
 }

@@ -72,6 +72,10 @@ type Options struct {
 	// MessageHandler, when set, runs the session in message mode (see
 	// NewSession); it takes precedence over Handler.
 	MessageHandler MessageHandler
+	// Compression, when set, negotiates permessage-deflate (RFC 7692) in
+	// UpgradeHTTP, App endpoints and Dial; see Compression. nil: the
+	// extension is neither offered nor accepted.
+	Compression *Compression
 }
 
 // withDefaults fills the zero fields.

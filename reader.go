@@ -38,6 +38,7 @@ func (s *Session) read(b []byte) int {
 				return n
 			}
 			s.hdr = s.parser.Header()
+			s.stats.framesIn.Add(1)
 			s.inFrame, s.got, s.maskPos = true, 0, 0
 			if s.mode == modeMessages && !s.msgBegin() {
 				return len(b)

@@ -80,6 +80,7 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 			if s.opts.QueueFull == QueueFullClose {
 				s.fail(frame.ClosePolicyViolation, "outgoing queue full", ErrQueueFull)
 			}
+			s.stats.drops.Add(1)
 			return ErrQueueFull
 		}
 		w := s.waitChanLocked()
@@ -93,7 +94,10 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 	}
 	var pooled *[]byte
 	writeNow := !s.writing && s.conn != nil
-	if copyPayload && !writeNow && len(f.Payload) > 0 {
+	if bp, ok := s.compressLocked(&f); ok {
+		// The compressed payload is the session's own.
+		pooled = bp
+	} else if copyPayload && !writeNow && len(f.Payload) > 0 {
 		// The frame will wait for the writer: it needs bytes of its own.
 		pooled = getBuf(len(f.Payload))
 		p := (*pooled)[:len(f.Payload)]
@@ -118,6 +122,7 @@ func (s *Session) pushLocked(f frame.Frame, pooled *[]byte) {
 	s.enqSeq++
 	s.q = append(s.q, outFrame{f: f, pooled: pooled, seq: s.enqSeq})
 	s.qbytes += len(f.Payload)
+	s.stats.queued(len(s.q))
 	if f.Opcode == frame.OpClose {
 		s.closeQueued = true
 		s.sendClosed = true
@@ -147,6 +152,7 @@ func (s *Session) enqueueControl(op frame.Opcode, payload []byte) bool {
 			s.err = ErrQueueFull
 		}
 		s.mu.Unlock()
+		s.stats.drops.Add(1)
 		if c != nil {
 			c.CloseWithError(ErrQueueFull)
 		}

@@ -54,6 +54,7 @@ type Session struct {
 	maxFrameSize atomic.Int64
 	autoPong     atomic.Bool
 	pongHook     atomic.Pointer[pinger]
+	stats        sessionStats // counters for Server.Metrics (metrics.go)
 
 	done chan struct{} // closed once the connection is gone
 
@@ -67,6 +68,7 @@ type Session struct {
 	fbuf     []byte      // payload of a frame that arrived in pieces
 	readDead atomic.Bool // input after a fatal error or a close is discarded
 	msg      msgState
+	pmd      *pmd // permessage-deflate, when negotiated (set before attach)
 
 	// Channel mode delivery.
 	incoming chan frame.Frame
@@ -217,7 +219,9 @@ func (s *Session) OnData(c poller.Conn, b []byte) int {
 	if s.stalled.Load() {
 		return 0
 	}
-	return s.read(b)
+	n := s.read(b)
+	s.stats.bytesIn.Add(uint64(n))
+	return n
 }
 
 // OnClose implements poller.Handler: the connection is gone. It wakes every
@@ -238,6 +242,7 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 		s.err = err
 	}
 	s.dropQueueLocked()
+	s.releaseCompressionLocked()
 	if s.closeTimer != nil {
 		s.closeTimer.Stop()
 		s.closeTimer = nil

@@ -82,6 +82,8 @@ func UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptio
 		return nil, fmt.Errorf("rawws: upgrade: %T is not an http.Hijacker", w)
 	}
 	resp := rhttp.UpgradeResponse{Key: key, Protocol: rhttp.ChooseSubprotocol(header("Sec-WebSocket-Protocol"), opts.Protocols)}
+	pmdParams, ext := acceptCompression(opts.Compression, header("Sec-WebSocket-Extensions"))
+	resp.Extensions = ext
 	for name, vals := range opts.Header {
 		for _, v := range vals {
 			resp.Header = append(resp.Header, [2]string{name, v})
@@ -108,6 +110,9 @@ func UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptio
 	so := opts.Options
 	so.Client = false
 	s := newSession(so)
+	if ext != "" {
+		s.enableCompression(so.Compression, pmdParams, ext, true)
+	}
 	c, err := eng.Adopt(nc, buffered, s)
 	if err != nil {
 		nc.Close()

@@ -115,7 +115,11 @@ func (s *Session) writeBatch(c poller.Conn, batch []outFrame) error {
 			iov = append(iov, p)
 		}
 	}
-	_, err := c.Writev(iov)
+	n, err := c.Writev(iov)
+	if err == nil {
+		s.stats.framesOut.Add(uint64(len(batch)))
+		s.stats.bytesOut.Add(uint64(n))
+	}
 	// Writev has put the bytes in the socket or copied them: buffers can go.
 	clear(iov)
 	s.iov = iov[:0]
@@ -135,6 +139,9 @@ func (s *Session) writeBatch(c poller.Conn, batch []outFrame) error {
 // dropQueueLocked discards the queued frames (the session failed or ended).
 // mu is held.
 func (s *Session) dropQueueLocked() {
+	if len(s.q) > 0 {
+		s.stats.drops.Add(uint64(len(s.q)))
+	}
 	for i := range s.q {
 		if bp := s.q[i].pooled; bp != nil {
 			putBuf(bp)

@@ -321,6 +321,8 @@ func (c *conn) Writev(bufs [][]byte) (int, error) {
 // nil after a clean Close (whose queued bytes are dropped by contract); an
 // error wrapping poller.ErrClosed when the connection failed (reset, write
 // error) with those bytes still queued; ctx's error when ctx ends first.
+// It blocks: never call it from a handler method, whose loop is the one
+// that drains the queue.
 func (c *conn) Flush(ctx context.Context) error {
 	c.mu.Lock()
 	x := c.x

@@ -1,0 +1,199 @@
+package rawws
+
+import (
+	"errors"
+
+	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/internal/deflate"
+)
+
+// Compression configures permessage-deflate (RFC 7692) for a session's
+// handshake: set Options.Compression and UpgradeHTTP, the App endpoints and
+// Dial negotiate it (a server accepts the first acceptable offer, a client
+// offers it and checks the answer). The zero value offers or accepts plain
+// permessage-deflate: context takeover both ways, level 1, messages under
+// 128 bytes sent uncompressed.
+//
+// In message mode a negotiated session compresses every whole message it
+// sends (SendText, SendBinary, WriteMessage, and Send of a final text or
+// binary frame with Rsv1 clear; a message sent in fragments goes out
+// uncompressed) and inflates every compressed message it receives before
+// OnMessage; Options.MaxMessageSize caps the inflated size and inflating
+// stops as soon as it is passed (Close 1009, ErrMessageTooBig). Undecodable
+// data is answered with Close 1007. In the raw modes the extension is only
+// negotiated: frames with Rsv1 are delivered and sent as they are.
+//
+// Memory per connection between messages (compress/flate, see
+// internal/deflate): context takeover on the sending side keeps a DEFLATE
+// writer of about 1.2 MB at level 1 (0.8 MB at levels 2–9); without it
+// writers are pooled and nothing stays. Takeover on the receiving side
+// keeps the 32 KiB window. A server with many connections should set
+// ServerNoContextTakeover.
+type Compression struct {
+	// Level is the DEFLATE level: 1 (fastest, the default for 0) to 9, or
+	// -2 for Huffman-only coding.
+	Level int
+	// Threshold: messages shorter than this many bytes go out
+	// uncompressed. 0 means 128; negative compresses every message.
+	Threshold int
+	// ServerNoContextTakeover: a server compresses each message on its
+	// own (and says so); a client asks the server to.
+	ServerNoContextTakeover bool
+	// ClientNoContextTakeover: a server asks the client to compress each
+	// message on its own, so it keeps no 32 KiB window per connection; a
+	// client offers to.
+	ClientNoContextTakeover bool
+	// ServerMaxWindowBits (8..15, 0 for none) and ClientMaxWindowBits
+	// (8..15, 0 for none; 15 offers the valueless parameter browsers send)
+	// are the window parameters of RFC 7692 §7.1.2. A window below 15 on
+	// our sending side is honoured by compressing without context takeover
+	// and sending longer messages uncompressed.
+	ServerMaxWindowBits int
+	ClientMaxWindowBits int
+}
+
+func (c *Compression) settings() deflate.Settings {
+	return deflate.Settings{
+		Level:                   c.Level,
+		Threshold:               c.Threshold,
+		ServerNoContextTakeover: c.ServerNoContextTakeover,
+		ClientNoContextTakeover: c.ClientNoContextTakeover,
+		ServerMaxWindowBits:     c.ServerMaxWindowBits,
+		ClientMaxWindowBits:     c.ClientMaxWindowBits,
+	}
+}
+
+// pmd is a session's negotiated permessage-deflate state.
+type pmd struct {
+	ext  string                // the agreed Sec-WebSocket-Extensions value
+	comp *deflate.Compressor   // guarded by Session.mu (wire order)
+	dec  *deflate.Decompressor // loop only
+}
+
+// acceptCompression is the server's negotiation: it returns the response
+// value ("" when the extension is not used) and the parameters.
+func acceptCompression(c *Compression, offers string) (deflate.Params, string) {
+	if c == nil {
+		return deflate.Params{}, ""
+	}
+	p, resp, ok := deflate.Accept(offers, c.settings())
+	if !ok {
+		return deflate.Params{}, ""
+	}
+	return p, resp
+}
+
+// enableCompression switches permessage-deflate on for a session that is
+// not attached yet, with the parameters of its handshake.
+func (s *Session) enableCompression(c *Compression, p deflate.Params, ext string, server bool) {
+	s.parser.AllowedRsv |= 0x40
+	z := &pmd{ext: ext}
+	if s.mode == modeMessages {
+		st := c.settings()
+		z.comp = deflate.NewCompressor(st, p, server)
+		z.dec = deflate.NewDecompressor(p, server, s.opts.MaxMessageSize)
+	}
+	s.pmd = z
+}
+
+// Extensions returns the Sec-WebSocket-Extensions value the handshake
+// agreed on ("" for none).
+func (s *Session) Extensions() string {
+	if s.pmd == nil {
+		return ""
+	}
+	return s.pmd.ext
+}
+
+// compressLocked replaces a whole outgoing text or binary message's payload
+// by its compressed form in a pooled buffer and sets Rsv1, when the session
+// compresses and the message is worth it. It runs under mu, where frames
+// take their place on the wire, since with context takeover the peer
+// inflates messages in the order they were compressed. The caller's payload
+// is only read.
+func (s *Session) compressLocked(f *frame.Frame) (pooled *[]byte, ok bool) {
+	z := s.pmd
+	if z == nil || z.comp == nil || !f.Fin || f.Rsv1 || (f.Opcode != frame.OpText && f.Opcode != frame.OpBinary) ||
+		!z.comp.Worth(len(f.Payload)) {
+		return nil, false
+	}
+	bp := getBuf(len(f.Payload)/2 + 64)
+	out, ok, err := z.comp.Compress((*bp)[:0], f.Payload)
+	if err != nil || !ok {
+		putBuf(bp)
+		return nil, false
+	}
+	// A result larger than the pooled buffer was reallocated; putBuf drops
+	// buffers of a size it did not hand out.
+	*bp = out
+	f.Payload, f.Rsv1 = out, true
+	return bp, true
+}
+
+// Errors of the compressed message path.
+var errBadCompressed = &frame.ProtocolError{Code: frame.CloseInvalidPayload, Reason: "invalid compressed data"}
+
+// msgInflate ends a compressed message: it inflates what was received
+// (whole is the message's only chunk when it came in one piece, else the
+// bytes given to the decompressor) and delivers it.
+func (s *Session) msgInflate(whole []byte, oneChunk bool) {
+	m := &s.msg
+	d := s.pmd.dec
+	var out []byte
+	var err error
+	if oneChunk {
+		out, err = d.AppendDecompress(m.buf[:0], whole)
+	} else {
+		out, err = d.AppendInflate(m.buf[:0])
+	}
+	m.inMsg, m.compressed = false, false
+	if err != nil {
+		if errors.Is(err, deflate.ErrTooBig) {
+			s.fail(frame.CloseTooBig, "message too big", ErrMessageTooBig)
+		} else {
+			s.fail(frame.CloseInvalidPayload, errBadCompressed.Reason, errors.Join(errBadCompressed, err))
+		}
+		return
+	}
+	m.buf = out
+	if m.op == frame.OpText && !frame.ValidUTF8(out) {
+		s.fail(frame.CloseInvalidPayload, errBadUTF8.Reason, errBadUTF8)
+		return
+	}
+	s.msgs.OnMessage(s, m.op, out)
+	if cap(m.buf) > msgKeep {
+		m.buf = nil
+	} else {
+		m.buf = m.buf[:0]
+	}
+}
+
+// releaseCompression gives back the compressor's pooled writer once the
+// session no longer sends. mu is held.
+func (s *Session) releaseCompressionLocked() {
+	if s.pmd != nil && s.pmd.comp != nil {
+		s.pmd.comp.Release()
+	}
+}
+
+// msgCompressedData takes the next compressed bytes of a message; end says
+// they finish it. A message that arrived whole in the loop's buffer is
+// inflated from there; one in pieces is collected by the decompressor
+// (which caps the compressed bytes) first.
+func (s *Session) msgCompressedData(chunk []byte, end bool) {
+	m := &s.msg
+	d := s.pmd.dec
+	if end && m.size == 0 && d.Buffered() == 0 {
+		m.size = int64(len(chunk))
+		s.msgInflate(chunk, true)
+		return
+	}
+	m.size += int64(len(chunk))
+	if _, err := d.Write(chunk); err != nil {
+		s.fail(frame.CloseTooBig, "message too big", ErrMessageTooBig)
+		return
+	}
+	if end {
+		s.msgInflate(nil, false)
+	}
+}
