@@ -50,5 +50,10 @@ bench:
 bench-compare: build
 	cd bench && $(GO) run ./cmd/compare
 
+## soak: the long soak (every backend, both HTTP fronts): messages, bytes and
+## duration are printed per run. SOAKFLAGS adds e.g. -soak.conns=64 -soak.seed=N.
+soak:
+	$(GO) test -run Soak -count=1 -timeout 30m -v ./internal/soak -soak.long $(SOAKFLAGS)
+
 clean:
 	rm -rf $(BIN)

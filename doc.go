@@ -1,6 +1,56 @@
 // Package rawws is a WebSocket (RFC 6455) engine for Linux event loops: very
 // many connections at a low cost per connection, per message and per byte.
 //
+// # Where to start
+//
+// Pick the entry point by what you already have:
+//
+//	you have                              use
+//	nothing yet: a server of its own      EmbeddedServer(backend, ServerConfig{...}, module):
+//	                                      HTTP routes and WebSocket endpoints on an App
+//	a net.Listener (systemd, tests, ...)  Serve(ln, handler, opts...): every request a handshake
+//	routes, your listener, your lifecycle NewServer(module, opts...), then Server.Serve(ln)
+//	a net/http server                     UpgradeHTTP(w, r, opts) in a handler, or
+//	                                      Server.UpgradeHTTP to get the drain and the metrics too
+//	a connection on a poller engine       NewRawSession / NewSession (after your own handshake)
+//	to be the client                      Dial
+//
+// Every server path ends in the same Session. To stop without losing a
+// message, call Server.Shutdown(ctx): it stops accepting, sends Close 1001
+// to every session behind the frames already queued for it, waits for the
+// close handshakes and the HTTP requests in flight, and closes what is left
+// when ctx ends. Server.Metrics (one server) and Stats (the process,
+// published with expvar as "rawws") count connections, frames, bytes,
+// queue high-water marks, drops and protocol errors, with per-session
+// atomic counters and no lock on the per-frame path.
+//
+// # Backends
+//
+// The event loops come from package poller; import a backend to register
+// it (the root package registers all three on Linux):
+//
+//   - netpoll (the default): cloudwego/netpoll, fast reads and writes.
+//     It cannot stop the kernel reading, so a paused session is bounded by
+//     the engine's input cap instead of TCP backpressure.
+//   - epoll: golang.org/x/sys/unix, true read pause, no input buffer per
+//     idle connection: the least memory per connection.
+//   - std: net.Conn and a goroutine per connection; any OS, TLS, net.Pipe.
+//
+// An upgraded connection leaves no goroutine behind on netpoll and epoll
+// (UpgradeHTTP moves it off net/http's goroutine, keeping the bytes the
+// client pipelined behind its request); goroutines exist only for
+// channel-mode sessions, which ask for them.
+//
+// # Open files
+//
+// Every connection is one file descriptor, so the process's open-file
+// limit caps the number of sessions. Go raises the soft limit to the hard
+// limit at start-up; raise the hard one (ulimit -Hn, systemd's
+// LimitNOFILE) for servers with more connections than it allows. A server
+// and its clients in one process (tests) need two descriptors per session.
+//
+// # Sessions
+//
 // A Session is one connection, running on a poller engine (netpoll, epoll or
 // std). Its API follows Ktor's RawWebSocket; the mapping is:
 //
@@ -15,6 +65,7 @@
 //	terminate()             Terminate          write the queue, then FIN
 //	start(handler)          Start
 //	pinger / ponger         Pinger / Ponger    timers on the engine's wheel
+//	embeddedServer(...)     EmbeddedServer     the factory is the backend name
 //
 // # Three ways to receive
 //
@@ -46,4 +97,10 @@
 // full; in event modes it never blocks and applies Options.QueueFull.
 // Nothing the session does on the event loop blocks: a full Incoming pauses
 // reading instead of waiting, and writes are queued for the writer.
+//
+// A server owns what it starts: Serve, Server.Serve and EmbeddedServer
+// take the listener over and close it on Shutdown; an engine given with
+// WithEngine stays the caller's, one the server started is shut down with
+// it. A session belongs to its server's registry from its handshake until
+// its connection is gone.
 package rawws

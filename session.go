@@ -55,6 +55,7 @@ type Session struct {
 	autoPong     atomic.Bool
 	pongHook     atomic.Pointer[pinger]
 	stats        sessionStats // counters for Server.Metrics (metrics.go)
+	hubs         hubLinks     // Hubs to leave on close (hub.go)
 
 	done chan struct{} // closed once the connection is gone
 
@@ -237,6 +238,12 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 	s.sendClosed = true
 	if errors.Is(err, io.EOF) {
 		err = nil
+		// OnClose runs on the loop like OnData, so the reader state is
+		// stable here. A peer whose TCP ends inside a frame or a fragmented
+		// message sent something truncated: that is no orderly end.
+		if !s.readDead.Load() && (s.inFrame || s.msg.inMsg) {
+			err = fmt.Errorf("rawws: connection closed inside a frame or message: %w", io.ErrUnexpectedEOF)
+		}
 	}
 	if s.err == nil {
 		s.err = err
@@ -251,6 +258,7 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 	cause := s.err
 	s.mu.Unlock()
 	close(s.done)
+	s.leaveHubs()
 	if p := s.pongHook.Load(); p != nil {
 		p.Stop()
 	}
@@ -271,7 +279,9 @@ func (s *Session) Done() <-chan struct{} { return s.done }
 // Err reports why the session ended: nil while it runs and after an orderly
 // end, a *CloseError when the peer sent a Close frame that ended it (message
 // mode), ErrFrameTooBig, ErrMessageTooBig, ErrPingTimeout, a
-// *frame.ProtocolError, the cause given to Close, or the connection's error.
+// *frame.ProtocolError, the cause given to Close, an error wrapping
+// io.ErrUnexpectedEOF when the peer's TCP ended inside a frame or a
+// fragmented message, or the connection's error.
 func (s *Session) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -13,7 +13,8 @@ import (
 // outFrame is a frame waiting in the session's outgoing queue.
 type outFrame struct {
 	f      frame.Frame
-	pooled *[]byte // the payload's pooled buffer, returned once written
+	pooled *[]byte        // the payload's pooled buffer, returned once written
+	prep   *PreparedFrame // shared encoded frame (prepared.go), released once written
 	seq    uint64
 }
 
@@ -94,6 +95,10 @@ func (s *Session) writeBatch(c poller.Conn, batch []outFrame) error {
 	iov := s.iov[:0]
 	for i := range batch {
 		it := &batch[i]
+		if it.prep != nil && !masking {
+			iov = append(iov, it.prep.wire) // encoded once for every session
+			continue
+		}
 		h := frame.HeaderOf(&it.f)
 		p := it.f.Payload
 		if masking {
@@ -132,6 +137,9 @@ func (s *Session) writeBatch(c poller.Conn, batch []outFrame) error {
 		if bp := batch[i].pooled; bp != nil {
 			putBuf(bp)
 		}
+		if pf := batch[i].prep; pf != nil {
+			pf.release()
+		}
 	}
 	return err
 }
@@ -145,6 +153,9 @@ func (s *Session) dropQueueLocked() {
 	for i := range s.q {
 		if bp := s.q[i].pooled; bp != nil {
 			putBuf(bp)
+		}
+		if pf := s.q[i].prep; pf != nil {
+			pf.release()
 		}
 	}
 	clear(s.q)

@@ -27,25 +27,33 @@ var echoFrames = rawws.HandlerFuncs{
 	},
 }
 
+// compression is what the message paths negotiate (nil: no
+// permessage-deflate); main sets it from the flags.
+var compression = &rawws.Compression{}
+
 // newHandler is the server's whole behaviour, independent of how HTTP is
 // served: GET /healthz answers 200, /raw echoes raw frames, every other
-// path echoes messages. maxMessage caps a message (0: the default).
+// path echoes messages, GET /debug/vars serves the expvar counters.
+// maxMessage caps a message (0: the default).
 func newHandler(eng poller.Engine, maxMessage int64) nethttp.Handler {
 	mux := nethttp.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("ok\n"))
 	})
+	ws := newTracker(eng)
 	upgrade := func(opts rawws.Options) nethttp.HandlerFunc {
 		return func(w nethttp.ResponseWriter, r *nethttp.Request) {
-			if _, err := rawws.UpgradeHTTP(w, r, rawws.UpgradeOptions{Options: opts, Engine: eng, CheckOrigin: anyOrigin}); err != nil {
+			if _, err := ws.UpgradeHTTP(w, r, rawws.UpgradeOptions{Options: opts, Engine: eng, CheckOrigin: anyOrigin}); err != nil {
 				log.Printf("upgrade %s: %v", r.RemoteAddr, err)
 			}
 		}
 	}
 	mux.Handle("/raw", upgrade(rawws.Options{Handler: echoFrames}))
-	mux.Handle("/", upgrade(rawws.Options{MessageHandler: echoMessages, MaxMessageSize: maxMessage}))
-	return mux
+	// /raw stays without the extension: echoing a compressed frame as it
+	// came is only right when neither side keeps context.
+	mux.Handle("/", upgrade(rawws.Options{MessageHandler: echoMessages, MaxMessageSize: maxMessage, Compression: compression}))
+	return withDebugVars(mux)
 }
 
 // anyOrigin accepts every Origin: an echo server for tests and benchmarks

@@ -1,9 +1,17 @@
 // Command rawws-echo is a WebSocket echo server: every path echoes
 // messages (text and binary, each with its opcode), /raw echoes raw frames
-// as they come, and GET /healthz answers 200. It prints exactly one line,
+// as they come, GET /healthz answers 200 and GET /debug/vars serves the
+// expvar counters ("rawws": connections, frames, bytes, drops). It prints exactly one line,
 // "listening on ADDR", once it accepts connections.
 //
 //	rawws-echo -addr 127.0.0.1:9001 [-backend netpoll|std|epoll] [-max-message N] [-pprof]
+//	           [-deflate=false] [-deflate-no-takeover]
+//
+// permessage-deflate (RFC 7692) is accepted on the message paths unless
+// -deflate=false, since browsers offer it; echoes are then compressed.
+// -deflate-no-takeover answers with server_no_context_takeover and
+// client_no_context_takeover, so a connection keeps no compressor state
+// between messages.
 package main
 
 import (
@@ -15,6 +23,7 @@ import (
 	"net/http/pprof"
 	"os"
 
+	"github.com/rawws/rawws"
 	"github.com/rawws/rawws/poller"
 	_ "github.com/rawws/rawws/poller/epoll"
 	_ "github.com/rawws/rawws/poller/netpoll"
@@ -26,7 +35,15 @@ func main() {
 	backend := flag.String("backend", "netpoll", "poller backend: netpoll, epoll or std")
 	maxMessage := flag.Int64("max-message", 0, "largest message in bytes (0: the 16 MiB default)")
 	withPprof := flag.Bool("pprof", false, "serve /debug/pprof/")
+	withDeflate := flag.Bool("deflate", true, "accept permessage-deflate (RFC 7692) on the message paths")
+	noTakeover := flag.Bool("deflate-no-takeover", false, "with -deflate: no context takeover either way (least memory per connection)")
 	flag.Parse()
+	switch {
+	case !*withDeflate:
+		compression = nil
+	case *noTakeover:
+		compression = &rawws.Compression{ServerNoContextTakeover: true, ClientNoContextTakeover: true}
+	}
 	if err := run(*addr, *backend, *maxMessage, *withPprof); err != nil {
 		fmt.Fprintln(os.Stderr, "rawws-echo:", err)
 		os.Exit(1)

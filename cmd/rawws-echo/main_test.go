@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net"
 	nethttp "net/http"
 	"os/exec"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rawws/rawws"
 	"github.com/rawws/rawws/poller"
 )
 
@@ -132,4 +135,33 @@ func TestMainPrintsListening(t *testing.T) {
 	if !strings.HasPrefix(line, "listening on 127.0.0.1:") || strings.Count(line, "\n") != 1 {
 		t.Fatalf("first output %q", line)
 	}
+}
+
+// GET /debug/vars publishes the session counters: a session echoed through
+// the server shows up in "rawws".
+func TestDebugVars(t *testing.T) {
+	base := startEcho(t, "std")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := rawws.Dial(ctx, base+"/", rawws.DialOptions{Backend: "std"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SendText(ctx, "count me")
+	<-c.Incoming()
+	resp, err := nethttp.Get(strings.Replace(base, "ws://", "http://", 1) + "/debug/vars")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var vars struct {
+		Rawws rawws.Metrics `json:"rawws"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
+		t.Fatal(err)
+	}
+	if vars.Rawws.Accepted < 1 || vars.Rawws.Open < 1 || vars.Rawws.FramesIn < 1 {
+		t.Fatalf("rawws vars %+v: the session is not counted", vars.Rawws)
+	}
+	c.Close(io.EOF)
 }

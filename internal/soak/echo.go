@@ -131,6 +131,10 @@ func (e *EchoServer) serveNetHTTP(w nethttp.ResponseWriter, r *nethttp.Request) 
 }
 
 func (e *EchoServer) serveNative(w *rhttp.ResponseWriter, r *rhttp.Request) {
+	if !rhttp.IsWebSocketUpgrade(r.Header.Join) {
+		w.WriteString("ok\n")
+		return
+	}
 	c, err := rhttp.UpgradeWebSocket(w, r, nil, func(string) bool { return true },
 		func(string) poller.Handler { return holdHandler{} })
 	if err != nil {

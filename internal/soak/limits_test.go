@@ -26,12 +26,11 @@ import (
 func TestLimitSessionOverByOne(t *testing.T) {
 	const limit = 1000
 	cases := []struct {
-		name    string
-		opts    rawws.Options
-		send    func(c *RawClient) error
-		code    frame.CloseCode
-		errIs   error
-		drainFn bool
+		name  string
+		opts  rawws.Options
+		send  func(c *RawClient) error
+		code  frame.CloseCode
+		errIs error
 	}{
 		{
 			name: "frame size 1009",
@@ -81,6 +80,7 @@ func TestLimitSessionOverByOne(t *testing.T) {
 				if f.CloseCode() != tc.code {
 					t.Fatalf("one over the limit: Close %d, want %d", f.CloseCode(), tc.code)
 				}
+				bad.Close()
 				if err := wantEnded(t, srv); !errors.Is(err, tc.errIs) {
 					t.Fatalf("session ended with %v, want %v", err, tc.errIs)
 				}
@@ -139,13 +139,13 @@ func TestLimitOutgoingQueue(t *testing.T) {
 					if f.CloseCode() != frame.ClosePolicyViolation {
 						t.Fatalf("Close %d, want 1008", f.CloseCode())
 					}
+					bad.Close()
 					if err := wantEnded(t, srv); !errors.Is(err, rawws.ErrQueueFull) {
 						t.Fatalf("session ended with %v, want ErrQueueFull", err)
 					}
 				case rawws.QueueFullError:
 					// The session lives on: once the peer reads, it echoes again.
 					bad.Conn.SetDeadline(time.Now().Add(20 * time.Second))
-					go io.Copy(io.Discard, bytes.NewReader(nil))
 					drained := make(chan error, 1)
 					go func() {
 						buf := make([]byte, 64<<10)
@@ -228,7 +228,10 @@ func (h *limitHandler) OnData(c poller.Conn, b []byte) int {
 	switch c.Context() {
 	case "s":
 		return 0
-	case "w", "e":
+	case "w":
+		return len(b)
+	case "e":
+		c.Write(b)
 		return len(b)
 	}
 	switch b[0] {

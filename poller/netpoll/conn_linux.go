@@ -351,10 +351,16 @@ func (c *conn) CloseWithError(err error) error {
 		c.failed = err
 	}
 	c.dropQueueLocked()
+	if !c.fdClosed {
+		// Shut the socket down and let netpoll's poller see the hang-up
+		// and close it, as when the peer closes. Calling netpoll's Close
+		// from here raced with a hang-up the poller was handling at the
+		// same moment, and under load that closed the next connection
+		// given the same descriptor number. A socket that cannot be shut
+		// down was reset, which the poller sees as well.
+		unix.Shutdown(c.fd, unix.SHUT_RDWR)
+	}
 	c.wmu.Unlock()
-	// netpoll runs the close callbacks now, or when the running OnRequest
-	// task ends.
-	c.nc.Close()
 	return nil
 }
 

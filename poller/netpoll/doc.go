@@ -32,6 +32,10 @@
 //     *net.TCPConn or *net.UnixConn; other net.Conns (TLS, pipes) are
 //     refused with errors.ErrUnsupported: use the std backend for them.
 //   - Addresses are recorded at accept or adopt time, so they are never nil.
+//   - Close shuts the socket down (FIN) and lets netpoll's poller close it,
+//     the same path as a peer's hang-up: calling netpoll's Close from
+//     another goroutine raced with a hang-up being handled and, under load,
+//     closed the next connection that reused the descriptor number.
 //   - When the peer closes, netpoll closes the socket at once: bytes still
 //     queued behind a full socket at that moment are lost (bytes written
 //     directly, the usual case, are already in the kernel).
