@@ -10,6 +10,7 @@
 //	                                      HTTP routes and WebSocket endpoints on an App
 //	a net.Listener (systemd, tests, ...)  Serve(ln, handler, opts...): every request a handshake
 //	routes, your listener, your lifecycle NewServer(module, opts...), then Server.Serve(ln)
+//	a net.Conn from your own accept loop  Server.ServeConn(c, bytesAlreadyRead)
 //	a net/http server                     UpgradeHTTP(w, r, opts) in a handler, or
 //	                                      Server.UpgradeHTTP to get the drain and the metrics too
 //	a connection on a poller engine       NewRawSession / NewSession (after your own handshake)

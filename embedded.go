@@ -44,9 +44,11 @@ type ServerConfig struct {
 	// (Shutdown, bounded by ShutdownTimeout) and the binary re-executes
 	// itself in the same process (syscall.Exec), keeping the listening
 	// socket open across the exec, so connection attempts during the
-	// restart wait in the listen backlog instead of being refused. Linux
-	// only (inotify): elsewhere EmbeddedServer fails with
-	// ErrWatchUnsupported. Not for production.
+	// restart wait in the listen backlog instead of being refused (on
+	// netpoll, which accepts on its own duplicate of the socket until its
+	// engine stops, one arriving during the drain may be accepted and
+	// closed by the old process). Linux only (inotify): elsewhere
+	// EmbeddedServer fails with ErrWatchUnsupported. Not for production.
 	WatchPaths []string
 	// OnChange, when set, is called with the changed path instead of the
 	// restart (on the watcher's goroutine).

@@ -109,8 +109,9 @@ func WithCheckOrigin(f func(origin string) bool) ServeOption {
 
 // NewServer builds a server whose routes module registers (nil: no routes,
 // every request is answered 404). It starts the engine but does not listen:
-// call Serve with a listener. Errors wrap poller.ErrUnknownBackend when the
-// backend is not registered.
+// call Serve with a listener, or ServeConn with connections. Shutdown or
+// Close releases it (its engine, and its place in Stats). Errors wrap
+// poller.ErrUnknownBackend when the backend is not registered.
 func NewServer(module func(*App), opts ...ServeOption) (*Server, error) {
 	var cfg serveConfig
 	for _, o := range opts {

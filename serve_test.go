@@ -3,6 +3,7 @@ package rawws_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -116,5 +117,61 @@ func TestServeUnknownBackend(t *testing.T) {
 	err := rawws.Serve(ln, echoMessages, rawws.WithBackend("nope"))
 	if err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// A connection accepted by the caller (here after sniffing its first
+// bytes) is handed over with those bytes and served like any other:
+// HTTP routes and WebSocket handshakes.
+func TestServerServeConn(t *testing.T) {
+	for _, backend := range srvBackends(t) {
+		t.Run(backend, func(t *testing.T) {
+			srv, err := rawws.NewServer(func(a *rawws.App) {
+				a.WebSocket("/ws", rawws.Options{MessageHandler: echoMessages})
+				a.HandleFunc("/page", func(w *rhttp.ResponseWriter, r *rhttp.Request) { w.WriteString("page") })
+			}, rawws.WithBackend(backend))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			ln := listenLocal(t)
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					sniff := make([]byte, 4)
+					c.SetReadDeadline(time.Now().Add(5 * time.Second))
+					n, _ := io.ReadFull(c, sniff)
+					c.SetReadDeadline(time.Time{})
+					if err := srv.ServeConn(c, sniff[:n]); err != nil {
+						t.Errorf("ServeConn: %v", err)
+					}
+				}
+			}()
+			addr := ln.Addr().String()
+			status, body := httpGet(t, addr, "/page", "")
+			if !strings.Contains(status, " 200 ") || body != "page" {
+				t.Errorf("GET /page: %q %q", status, body)
+			}
+			c := dialWS(t, addr, "/ws", clientFrame(frame.OpText, []byte("pipelined")))
+			c.expect(t, frame.OpText, "pipelined")
+			if n := srv.Sessions(); n != 1 {
+				t.Errorf("%d sessions tracked, want 1", n)
+			}
+			c.c.Close()
+		})
+	}
+}
+
+func TestServeWithoutHandler(t *testing.T) {
+	ln := listenLocal(t)
+	if err := rawws.Serve(ln, nil); err == nil {
+		t.Fatal("Serve without a handler succeeded")
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("the listener was left open")
 	}
 }

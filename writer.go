@@ -2,6 +2,7 @@ package rawws
 
 import (
 	"encoding/binary"
+	"errors"
 	"math/bits"
 	"math/rand/v2"
 	"sync"
@@ -52,27 +53,113 @@ func (s *Session) writeLoop(drainer bool) {
 		s.wakeLocked()
 		s.mu.Unlock()
 
-		err := s.writeBatch(c, batch)
-
-		s.mu.Lock()
-		s.wrSeq = batch[len(batch)-1].seq
-		clear(batch)
-		s.spare = batch[:0]
-		s.wakeLocked()
-		s.mu.Unlock()
-		if err != nil {
-			s.setErr(err)
-			c.CloseWithError(err)
-			continue // the closed flag (set by OnClose) or an empty queue ends the loop
-		}
-		if c.Buffered() >= s.opts.OutgoingBytes {
-			if !drainer {
-				go s.writeLoopAfterDrain(c)
+		iov := s.encodeBatch(batch)
+		var n int
+		var err error
+		if drainer {
+			n, err = s.writeInPieces(c, iov)
+		} else {
+			n, err = c.Writev(iov)
+			if errors.Is(err, poller.ErrOutputLimit) {
+				// The batch (one big frame, typically) does not fit in the
+				// connection's queue at once, and nothing of it was queued.
+				// It cannot wait here (this may be the loop): a goroutine
+				// writes it in pieces as the socket drains.
+				go func() {
+					n, err := s.writeInPieces(c, iov)
+					if !s.finishBatch(c, batch, n, err, true) {
+						s.writeLoop(true)
+					}
+				}()
 				return
 			}
-			c.Flush(doneContext{s.done})
+		}
+		if s.finishBatch(c, batch, n, err, drainer) {
+			return
 		}
 	}
+}
+
+// finishBatch releases a written batch's buffers and records its progress.
+// It reports true when a goroutine took the writer role over (the
+// connection's backlog must drain first and this is not the drainer).
+func (s *Session) finishBatch(c poller.Conn, batch []outFrame, n int, err error, drainer bool) bool {
+	if err == nil {
+		s.stats.framesOut.Add(uint64(len(batch)))
+		s.stats.bytesOut.Add(uint64(n))
+	}
+	s.releaseBatch(batch)
+	s.mu.Lock()
+	s.wrSeq = batch[len(batch)-1].seq
+	clear(batch)
+	s.spare = batch[:0]
+	s.wakeLocked()
+	s.mu.Unlock()
+	if err != nil {
+		s.setErr(err)
+		c.CloseWithError(err)
+		return false // the closed flag (set by OnClose) or an empty queue ends the loop
+	}
+	if c.Buffered() >= s.opts.OutgoingBytes {
+		if !drainer {
+			go s.writeLoopAfterDrain(c)
+			return true
+		}
+		c.Flush(doneContext{s.done})
+	}
+	return false
+}
+
+// minPiece is the smallest piece writeInPieces cuts a batch into when the
+// connection refuses larger ones (its Config.MaxOutput is not known here).
+const minPiece = 4 << 10
+
+// writeInPieces writes iov (one batch, in order) in pieces of at most
+// Options.OutgoingBytes, waiting for the connection to drain between them,
+// so a frame larger than the engine's output cap still goes out whole. A
+// piece the connection refuses with ErrOutputLimit queued nothing; it is
+// retried after the backlog drained, or halved when nothing is queued.
+// Only the writer-role owner calls it, off the loop: nobody else writes to
+// the connection between pieces. It returns the bytes written.
+func (s *Session) writeInPieces(c poller.Conn, iov [][]byte) (int, error) {
+	piece := max(s.opts.OutgoingBytes, minPiece)
+	total := 0
+	var seg [][]byte
+	for i, off := 0, 0; i < len(iov); {
+		seg = seg[:0]
+		size, j, o := 0, i, off
+		for j < len(iov) && size < piece {
+			b := iov[j][o:]
+			if size+len(b) > piece {
+				b = b[:piece-size]
+				o += len(b)
+			} else {
+				j, o = j+1, 0
+			}
+			seg = append(seg, b)
+			size += len(b)
+		}
+		_, err := c.Writev(seg)
+		switch {
+		case err == nil:
+			i, off = j, o
+			total += size
+			if i < len(iov) && c.Buffered() >= piece {
+				if err := c.Flush(doneContext{s.done}); err != nil {
+					return total, err
+				}
+			}
+		case errors.Is(err, poller.ErrOutputLimit) && c.Buffered() > 0:
+			if err := c.Flush(doneContext{s.done}); err != nil {
+				return total, err
+			}
+		case errors.Is(err, poller.ErrOutputLimit) && piece > minPiece:
+			piece /= 2
+		default:
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // writeLoopAfterDrain waits until the connection has written its backlog,
@@ -82,10 +169,11 @@ func (s *Session) writeLoopAfterDrain(c poller.Conn) {
 	s.writeLoop(true)
 }
 
-// writeBatch encodes batch and hands it to c in one Writev. Server frames
-// are written without copying their payloads; masked frames are masked into
-// pooled buffers so the caller's bytes are never modified.
-func (s *Session) writeBatch(c poller.Conn, batch []outFrame) error {
+// encodeBatch encodes batch into s.iov for one Writev. Server frames are
+// written without copying their payloads; masked frames are masked into
+// pooled buffers so the caller's bytes are never modified. The buffers stay
+// in use until releaseBatch.
+func (s *Session) encodeBatch(batch []outFrame) [][]byte {
 	masking := s.masking.Load()
 	need := len(batch) * frame.MaxHeaderSize
 	if cap(s.hdrs) < need {
@@ -120,14 +208,15 @@ func (s *Session) writeBatch(c poller.Conn, batch []outFrame) error {
 			iov = append(iov, p)
 		}
 	}
-	n, err := c.Writev(iov)
-	if err == nil {
-		s.stats.framesOut.Add(uint64(len(batch)))
-		s.stats.bytesOut.Add(uint64(n))
-	}
-	// Writev has put the bytes in the socket or copied them: buffers can go.
-	clear(iov)
-	s.iov = iov[:0]
+	s.iov = iov
+	return iov
+}
+
+// releaseBatch returns the buffers of a batch that was written: Writev has
+// put the bytes in the socket or copied them.
+func (s *Session) releaseBatch(batch []outFrame) {
+	clear(s.iov)
+	s.iov = s.iov[:0]
 	for i, bp := range s.maskBufs {
 		putBuf(bp)
 		s.maskBufs[i] = nil
@@ -141,7 +230,6 @@ func (s *Session) writeBatch(c poller.Conn, batch []outFrame) error {
 			pf.release()
 		}
 	}
-	return err
 }
 
 // dropQueueLocked discards the queued frames (the session failed or ended).

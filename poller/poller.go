@@ -31,7 +31,9 @@ var (
 	// reading, or a handler that never consumes). The connection is closed.
 	ErrInputLimit = errors.New("poller: input buffer limit exceeded")
 	// ErrOutputLimit: more bytes queued for writing than Config.MaxOutput.
-	// The write is refused and nothing of it is queued.
+	// The write is refused and nothing of it is queued. A write into an
+	// empty queue is always admitted, so one message larger than MaxOutput
+	// can still be sent.
 	ErrOutputLimit = errors.New("poller: output queue limit exceeded")
 	// ErrUnknownBackend: New was asked for a backend nobody registered.
 	ErrUnknownBackend = errors.New("poller: unknown backend")
@@ -139,8 +141,11 @@ type Config struct {
 	// handler did not consume yet, or that arrived while paused on a
 	// backend that cannot stop reading). Default 4 MiB.
 	MaxInput int
-	// MaxOutput caps the bytes queued for writing per connection.
-	// Default 16 MiB.
+	// MaxOutput caps the bytes queued for writing per connection: a write
+	// that would take a non-empty queue past it fails with ErrOutputLimit.
+	// A write into an empty queue is admitted whatever its size (the caller
+	// already holds those bytes; refusing them would make a message larger
+	// than MaxOutput unsendable). Default 16 MiB.
 	MaxOutput int
 	// Tick is the timing wheel's resolution. Default 10 ms.
 	Tick time.Duration

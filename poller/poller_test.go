@@ -2,6 +2,8 @@ package poller_test
 
 import (
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,13 +29,17 @@ func TestWithDefaults(t *testing.T) {
 	}
 }
 
+// runs makes the registered name unique per run (go test -count=N).
+var runs atomic.Int32
+
 func TestRegistry(t *testing.T) {
+	name := fmt.Sprintf("test-registry-%d", runs.Add(1))
 	var got poller.Config
-	poller.Register("test-registry", func(cfg poller.Config) (poller.Engine, error) {
+	poller.Register(name, func(cfg poller.Config) (poller.Engine, error) {
 		got = cfg
 		return nil, errors.New("built")
 	})
-	if _, err := poller.New("test-registry", poller.Config{Loops: 1}); err == nil || err.Error() != "built" {
+	if _, err := poller.New(name, poller.Config{Loops: 1}); err == nil || err.Error() != "built" {
 		t.Fatalf("New did not call the factory: %v", err)
 	}
 	if got.Tick != poller.DefaultTick || got.Loops != 1 {
@@ -41,7 +47,7 @@ func TestRegistry(t *testing.T) {
 	}
 	found := false
 	for _, n := range poller.Backends() {
-		found = found || n == "test-registry"
+		found = found || n == name
 	}
 	if !found {
 		t.Fatalf("Backends() = %v lacks the registered name", poller.Backends())
@@ -54,5 +60,5 @@ func TestRegistry(t *testing.T) {
 			t.Fatal("registering a name twice did not panic")
 		}
 	}()
-	poller.Register("test-registry", func(poller.Config) (poller.Engine, error) { return nil, nil })
+	poller.Register(name, func(poller.Config) (poller.Engine, error) { return nil, nil })
 }

@@ -330,33 +330,50 @@ func TestLimitPoller(t *testing.T) {
 	})
 }
 
-// A message whose echo is larger than the engine's MaxOutput: the echo
-// must come back, or the session must close with a Close frame; dropping
-// TCP without a Close is what conformance cases 1.1.9 etc. see on 16 MiB
-// messages (16 MiB payload + header > the 16 MiB MaxOutput default).
+// A message whose echo is larger than the engine's MaxOutput comes back
+// whole: the session writes it in pieces as the socket drains. This was
+// conformance case 1.1.9 etc. (a 16 MiB message echoed with the defaults:
+// 16 MiB payload + header > the 16 MiB MaxOutput default), where the
+// connection was dropped without a Close frame.
 func TestLimitEchoLargerThanMaxOutput(t *testing.T) {
-	forBackends(t, func(t *testing.T, backend string) {
-		CheckLeaks(t)
-		srv := StartEcho(t, EchoConfig{Backend: backend, Engine: poller.Config{MaxOutput: 1 << 20}})
-		c, err := DialRaw(srv.Addr, "/", 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		msg := bytes.Repeat([]byte("0123456789abcdef"), (1<<20)/16) // exactly MaxOutput: the frame is 1 MiB + 4
-		c.Conn.SetDeadline(time.Now().Add(10 * time.Second))
-		go c.WriteFrame(true, frame.OpBinary, msg)
-		f, err := c.ReadFrame(nil)
-		switch {
-		case err != nil:
-			t.Fatalf("a %d-byte echo with MaxOutput %d: connection dropped without a Close frame (%v)", len(msg), 1<<20, err)
-		case f.Opcode == frame.OpClose:
-			t.Logf("closed with %d", f.CloseCode())
-		case f.Opcode != frame.OpBinary || !bytes.Equal(f.Payload, msg):
-			t.Fatalf("echo came back as %v, %d bytes", f.Opcode, len(f.Payload))
-		}
-		healthy(t, srv.Addr)
-	})
+	cases := []struct {
+		name      string
+		maxOutput int
+		size      int
+	}{
+		{"1 MiB over a 1 MiB cap", 1 << 20, 1 << 20},
+		{"16 MiB with the defaults", 0, rawws.DefaultMaxMessageSize},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			forBackends(t, func(t *testing.T, backend string) {
+				CheckLeaks(t)
+				srv := StartEcho(t, EchoConfig{Backend: backend, Engine: poller.Config{MaxOutput: tc.maxOutput}})
+				c, err := DialRaw(srv.Addr, "/", 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				msg := bytes.Repeat([]byte("0123456789abcdef"), tc.size/16)
+				c.Conn.SetDeadline(time.Now().Add(30 * time.Second))
+				werr := make(chan error, 1)
+				go func() { werr <- c.WriteFrame(true, frame.OpBinary, msg) }()
+				f, err := c.ReadFrame(nil)
+				switch {
+				case err != nil:
+					t.Fatalf("a %d-byte echo: connection dropped without a Close frame (%v)", len(msg), err)
+				case f.Opcode == frame.OpClose:
+					t.Fatalf("a %d-byte echo: closed with %d", len(msg), f.CloseCode())
+				case f.Opcode != frame.OpBinary || !f.Fin || !bytes.Equal(f.Payload, msg):
+					t.Fatalf("echo came back as %v, %d bytes", f.Opcode, len(f.Payload))
+				}
+				if err := <-werr; err != nil {
+					t.Fatal(err)
+				}
+				healthy(t, srv.Addr)
+			})
+		})
+	}
 }
 
 // HTTP limits of the native server, each one over: the documented status
@@ -434,3 +451,53 @@ func TestLimitHTTPOthersKeepWorking(t *testing.T) {
 }
 
 var _ = context.Background
+
+// The control-frame backlog: a peer that floods pings and never reads the
+// pongs gets its connection closed once Options.OutgoingFrames + 32
+// control frames wait in the session (rawws's maxControlBacklog), and the
+// session ends with ErrQueueFull; another connection keeps echoing.
+func TestLimitPingFlood(t *testing.T) {
+	forBackends(t, func(t *testing.T, backend string) {
+		CheckLeaks(t)
+		srv := StartEcho(t, EchoConfig{Backend: backend, Session: rawws.Options{OutgoingBytes: 4 << 10}})
+		good, err := DialRaw(srv.Addr, "/", 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer good.Close()
+		bad, err := DialRaw(srv.Addr, "/", 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bad.Close()
+		bad.Conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+		ping := bad.AppendFrame(nil, true, frame.OpPing, bytes.Repeat([]byte("p"), frame.MaxControlPayload))
+		burst := bytes.Repeat(ping, 64)
+		bad.Conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
+		ended := false
+		sent := 0
+		for i := 0; i < 4000 && !ended; i++ { // up to 256,000 pings, 33 MB
+			if _, err := bad.Conn.Write(burst); err != nil {
+				t.Logf("after %d pings: %v", sent, err)
+				break
+			}
+			sent += 64
+			select {
+			case err := <-srv.Ended:
+				ended = true
+				if !errors.Is(err, rawws.ErrQueueFull) {
+					t.Fatalf("flooded session ended with %v, want ErrQueueFull", err)
+				}
+			default:
+			}
+		}
+		if !ended {
+			if err := wantEnded(t, srv); !errors.Is(err, rawws.ErrQueueFull) {
+				t.Fatalf("flooded session ended with %v, want ErrQueueFull", err)
+			}
+		}
+		if err := good.Echo([]byte("after the flood"), 5*time.Second); err != nil {
+			t.Fatalf("the other connection: %v", err)
+		}
+	})
+}

@@ -57,7 +57,7 @@ func TestSoakEchoAsRawwsEcho(t *testing.T) {
 		srv := StartEcho(t, EchoConfig{Backend: backend, Backpressure: false, Session: rawws.Options{OutgoingBytes: 256 << 10}})
 		cfg := Config{Addr: srv.Addr, Conns: 1, Messages: 150, MinSize: 64 << 10, MaxSize: 256 << 10, ReadBuffer: 64 << 10,
 			SlowEvery: 1, SlowStart: 1500 * time.Millisecond,
-			Seed: *seed, Timeout: 15 * time.Second}
+			Seed: *seed, Timeout: 8 * time.Second}
 		if cfg.Seed == 0 {
 			cfg.Seed = uint64(time.Now().UnixNano())
 		}

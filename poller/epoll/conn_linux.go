@@ -293,10 +293,6 @@ func (c *conn) Writev(bufs [][]byte) (int, error) {
 		c.mu.Unlock()
 		return total, nil
 	}
-	if total > maxOut {
-		c.mu.Unlock()
-		return 0, fmt.Errorf("epoll: write of %d bytes: %w", total, poller.ErrOutputLimit)
-	}
 	n, err := writevFD(int(c.fd), bufs)
 	if err != nil && err != unix.EAGAIN {
 		c.setReasonLocked(fmt.Errorf("epoll: write: %w", err), true)

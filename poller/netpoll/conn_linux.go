@@ -412,7 +412,7 @@ func (c *conn) admitLocked(n int) error {
 	if c.wclosed {
 		return fmt.Errorf("netpoll: write: %w", poller.ErrClosed)
 	}
-	if c.queued+n > c.e.cfg.MaxOutput {
+	if c.queued > 0 && c.queued+n > c.e.cfg.MaxOutput {
 		return fmt.Errorf("netpoll: write of %d bytes with %d queued: %w", n, c.queued, poller.ErrOutputLimit)
 	}
 	return nil

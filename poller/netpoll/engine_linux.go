@@ -123,6 +123,9 @@ func (e *engine) Serve(ln net.Listener, h poller.Handler) error {
 		var nfd int
 		var sa unix.Sockaddr
 		var aerr error
+		// The duplicate keeps the socket listening after the caller closes
+		// ln, so wake up now and then to notice that.
+		lf.SetReadDeadline(time.Now().Add(listenerCheck))
 		err := rc.Read(func(fd uintptr) bool {
 			for {
 				nfd, sa, aerr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
@@ -139,6 +142,11 @@ func (e *engine) Serve(ln net.Listener, h poller.Handler) error {
 				return fmt.Errorf("netpoll: serve: %w", poller.ErrClosed)
 			}
 			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				if err := listenerAlive(ln); err != nil {
+					return fmt.Errorf("netpoll: accept: %w", err)
+				}
+				continue
 			case errors.Is(err, unix.ECONNABORTED):
 				continue
 			case errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM):
@@ -172,6 +180,19 @@ func (e *engine) isShutdown() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.shutdown
+}
+
+// listenerCheck is how often Serve checks that the caller did not close
+// its listener.
+const listenerCheck = 250 * time.Millisecond
+
+// listenerAlive reports an error once ln is closed.
+func listenerAlive(ln net.Listener) error {
+	rc, err := ln.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	return rc.Control(func(uintptr) {})
 }
 
 // dupListener returns a non-blocking duplicate of ln's descriptor as an

@@ -76,6 +76,7 @@ func Run(t *testing.T, newEngine NewEngine, opts Options) {
 		{"WriteOrdering", s.testWriteOrdering},
 		{"Flush", s.testFlush},
 		{"OutputLimit", s.testOutputLimit},
+		{"OversizedWriteIntoEmptyQueue", s.testOversizedWrite},
 		{"CloseDuringWrite", s.testCloseDuringWrite},
 		{"PeerReset", s.testPeerReset},
 		{"HalfClose", s.testHalfClose},
@@ -84,6 +85,7 @@ func Run(t *testing.T, newEngine NewEngine, opts Options) {
 		{"Timers", s.testTimers},
 		{"IdleTimeout", s.testIdleTimeout},
 		{"AdoptDial", s.testAdoptDial},
+		{"ServeListenerClosed", s.testServeListenerClosed},
 		{"Shutdown", s.testShutdown},
 		{"ManyConns", s.testManyConns},
 		{"IdleMemory", s.testIdleMemory},
@@ -579,6 +581,37 @@ func (s *suite) testOutputLimit(t *testing.T) {
 	}
 }
 
+// testOversizedWrite: one write larger than MaxOutput into an empty queue
+// is admitted and arrives whole (a WebSocket frame of 16 MiB must be
+// sendable with the default 16 MiB cap plus its header); a second write
+// behind it is refused while the first is still queued.
+func (s *suite) testOversizedWrite(t *testing.T) {
+	const limit = 64 << 10
+	addr, conns, _ := s.serverConn(t, poller.Config{MaxOutput: limit}, &H{})
+	cc := dial(t, addr)
+	sc := wait(t, conns, 5*time.Second, "OnOpen")
+	big := make([]byte, 16*limit)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	if n, err := sc.Write(big); err != nil || n != len(big) {
+		t.Fatalf("oversized write into an empty queue = %d, %v; want it admitted", n, err)
+	}
+	if sc.Buffered() > 0 {
+		if _, err := sc.Write(make([]byte, limit)); !errors.Is(err, poller.ErrOutputLimit) {
+			t.Fatalf("write behind a queue past MaxOutput: err = %v, want ErrOutputLimit", err)
+		}
+	}
+	cc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, len(big))
+	if _, err := io.ReadFull(cc, got); err != nil {
+		t.Fatalf("reading the oversized write: %v", err)
+	}
+	if !bytes.Equal(got, big) {
+		t.Fatal("oversized write arrived altered")
+	}
+}
+
 // testCloseDuringWrite closes while writers are busy: every Write returns
 // nil or ErrClosed, nothing hangs, OnClose runs once with a nil error.
 func (s *suite) testCloseDuringWrite(t *testing.T) {
@@ -1034,6 +1067,34 @@ func (s *suite) testAdoptDial(t *testing.T) {
 				t.Fatalf("pipe echo %q, %v", got, err)
 			}
 		})
+	}
+}
+
+// testServeListenerClosed: closing the listener ends Serve with an error
+// while the engine and its connections live on.
+func (s *suite) testServeListenerClosed(t *testing.T) {
+	eng := s.engine(t, poller.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	opened := make(chan struct{}, 1)
+	h := echoHandler(t)
+	h.Open = func(poller.Conn) { opened <- struct{}{} }
+	go func() { served <- eng.Serve(ln, h) }()
+	c := dial(t, ln.Addr().String())
+	// Accepted first: closing a listener resets connections still queued.
+	wait(t, opened, 5*time.Second, "OnOpen")
+	ln.Close()
+	if err := wait(t, served, 5*time.Second, "Serve to return after ln.Close"); err == nil {
+		t.Fatal("Serve returned nil after its listener closed")
+	}
+	c.Write([]byte("still here"))
+	got := make([]byte, 10)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "still here" {
+		t.Fatalf("connection after ln.Close: %q, %v", got, err)
 	}
 }
 

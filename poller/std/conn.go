@@ -403,7 +403,7 @@ func (c *conn) admitLocked(n int) error {
 	if c.closed || c.wclosed {
 		return fmt.Errorf("std: write: %w", poller.ErrClosed)
 	}
-	if c.queued+c.inflight+n > c.e.cfg.MaxOutput {
+	if q := c.queued + c.inflight; q > 0 && q+n > c.e.cfg.MaxOutput {
 		return fmt.Errorf("std: write of %d bytes with %d queued: %w", n, c.queued+c.inflight, poller.ErrOutputLimit)
 	}
 	return nil
