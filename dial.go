@@ -99,7 +99,9 @@ const maxResponseHead = 16 << 10
 // Dial opens a WebSocket client session to a "ws://host:port/path?query"
 // URL on the engine opts selects. It writes the handshake itself (a fresh
 // random key), requires "101 Switching Protocols" with the right
-// Sec-WebSocket-Accept, no extension, and a subprotocol only among those
+// Sec-WebSocket-Accept, no extension but the permessage-deflate that
+// Options.Compression offered (an answer the offer does not allow fails,
+// RFC 7692 §5), and a subprotocol only among those
 // offered, and returns the session (masking on) with the server's answer.
 // The session's mode follows opts.Options as for NewRawSession. Dial blocks
 // until the handshake ends or ctx does; handshake failures wrap

@@ -38,6 +38,16 @@ type HubOptions struct {
 	// hub subscribes to a topic upstream while it has local subscribers to
 	// it, and the broker's messages are published to them.
 	Upstream Subscriber
+	// Writers, when > 0, moves the writes off the publisher: Publish
+	// queues the message on every subscriber and returns, and up to Writers
+	// goroutines (started on demand, gone when idle; none per subscriber)
+	// write the sessions. While they work through a large topic, the next
+	// messages pile up in the sessions' queues and go out with the earlier
+	// ones in one Writev per session: under load, fewer system calls per
+	// message. When the writers are saturated the publisher writes itself.
+	// 0 (the default) writes on the publisher's goroutine before Publish
+	// returns.
+	Writers int
 }
 
 // Publisher takes messages for topics: a Hub (to its local subscribers)
@@ -132,6 +142,9 @@ type Hub struct {
 
 	upMu sync.Mutex
 	up   map[string]func() // upstream cancel per topic
+
+	work     chan *fanout // publishes whose writes wait for a writer
+	flushers atomic.Int32 // writer goroutines running
 }
 
 // hubTopic is one topic's subscribers.
@@ -143,12 +156,16 @@ type hubTopic struct {
 
 // NewHub returns an empty hub.
 func NewHub(o HubOptions) *Hub {
-	return &Hub{
+	h := &Hub{
 		opts:   o,
 		topics: make(map[string]*hubTopic),
 		subs:   make(map[*Session]map[string]struct{}),
 		up:     make(map[string]func()),
 	}
+	if o.Writers > 0 {
+		h.work = make(chan *fanout, 64*o.Writers)
+	}
+	return h
 }
 
 // Subscribe adds s to topic (again: no effect). It fails with ErrClosed
@@ -281,8 +298,9 @@ func (h *Hub) syncUpstream(topic string) error {
 // Publish sends one message to every current subscriber of topic, encoded
 // once into a pooled buffer (payload is only read during the call). It
 // never blocks on a subscriber: see Hub for order and SlowPolicy for full
-// queues. Subscribers whose writer is idle are written on the calling
-// goroutine before Publish returns, after the topic's lock is released. It
+// queues. Subscribers whose writer is idle are written, after the topic's
+// lock is released, on the calling goroutine before Publish returns, or by
+// the hub's writer goroutines (HubOptions.Writers). It
 // fails only with ErrNotData for a control or continuation opcode. With an
 // Upstream bridge, Publish reaches this hub's subscribers only.
 func (h *Hub) Publish(topic string, op frame.Opcode, payload []byte) error {
@@ -335,7 +353,7 @@ func (h *Hub) publish(t *hubTopic, pf *PreparedFrame) BroadcastResult {
 		r.add(sc.queue(s, pf, policy))
 	}
 	t.mu.Unlock()
-	sc.finish()
+	h.dispatch(sc)
 	h.delivered.Add(uint64(r.Sent))
 	if r.Dropped > 0 {
 		h.dropped.Add(uint64(r.Dropped))
@@ -347,6 +365,60 @@ func (h *Hub) publish(t *hubTopic, pf *PreparedFrame) BroadcastResult {
 		h.skipped.Add(uint64(r.Skipped))
 	}
 	return r
+}
+
+// dispatch has sc's writes done: by a writer goroutine when the hub has
+// them and one is free or can start, else right here.
+func (h *Hub) dispatch(sc *fanout) {
+	if h.work == nil || len(sc.claimed)+len(sc.closing) == 0 {
+		sc.finish()
+		return
+	}
+	select {
+	case h.work <- sc:
+	default:
+		sc.finish() // writers saturated: the publisher pays
+		return
+	}
+	h.startFlusher()
+}
+
+// startFlusher starts a writer goroutine unless Writers already run.
+func (h *Hub) startFlusher() {
+	if h.reacquire() {
+		go h.flush()
+	}
+}
+
+// flush is a writer goroutine: it runs queued publishes' writes and ends
+// when there are none. A publish queued while it was leaving finds the
+// count lowered and starts another, or is seen by the recheck here.
+func (h *Hub) flush() {
+	for {
+		select {
+		case sc := <-h.work:
+			sc.finish()
+			continue
+		default:
+		}
+		h.flushers.Add(-1)
+		if len(h.work) == 0 || !h.reacquire() {
+			return
+		}
+	}
+}
+
+// reacquire takes a writer slot if one is free.
+func (h *Hub) reacquire() bool {
+	for {
+		n := h.flushers.Load()
+		if n >= int32(h.opts.Writers) {
+			return false // the running writers will see the work
+		}
+		if h.flushers.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // Subscribers returns how many sessions are subscribed to topic.

@@ -21,13 +21,21 @@ import (
 // unaltered, and all subscribers in the same order, while other sessions
 // subscribe, unsubscribe and close at the same time.
 func TestHubOrderUnderConcurrency(t *testing.T) {
+	for _, writers := range []int{0, 2} {
+		t.Run(fmt.Sprint("writers=", writers), func(t *testing.T) { testHubOrder(t, writers) })
+	}
+}
+
+func testHubOrder(t *testing.T, writers int) {
 	const publishers, perPublisher, stable = 4, 300, 8
-	hub := NewHub(HubOptions{SlowPolicy: SlowDrop})
+	hub := NewHub(HubOptions{SlowPolicy: SlowDrop, Writers: writers})
 	opts := Options{MessageHandler: MessageFuncs{}, OutgoingFrames: publishers * perPublisher}
 	conns := make([]*fakeConn, stable)
+	sessions := make([]*Session, stable)
 	for i := range conns {
 		conns[i] = &fakeConn{record: true}
-		if err := hub.Subscribe("t", NewRawSession(conns[i], opts)); err != nil {
+		sessions[i] = NewRawSession(conns[i], opts)
+		if err := hub.Subscribe("t", sessions[i]); err != nil {
 			t.Fatal(err)
 		}
 		// A second topic on the same session must not disturb the first.
@@ -78,6 +86,13 @@ func TestHubOrderUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	churn.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range sessions {
+		if err := s.Flush(ctx); err != nil { // the hub's writers may still be at it
+			t.Fatal(err)
+		}
+	}
 
 	var first []uint64
 	for i, fc := range conns {
@@ -274,24 +289,27 @@ func TestHubUpstream(t *testing.T) {
 // published to each of them.
 func TestHubStalledSubscribers(t *testing.T) {
 	for _, tc := range []struct {
-		policy SlowPolicy
-		total  int // bytes published
+		name    string
+		policy  SlowPolicy
+		writers int
+		total   int // bytes published
 	}{
-		{SlowDrop, 50 << 20},
-		{SlowClose, 16 << 20},
+		{"drop", SlowDrop, 0, 50 << 20},
+		{"close", SlowClose, 0, 16 << 20},
+		{"drop-writers", SlowDrop, 2, 16 << 20},
 	} {
-		t.Run(map[SlowPolicy]string{SlowDrop: "drop", SlowClose: "close"}[tc.policy], func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, eng poller.Engine) {
-				testStalled(t, eng, tc.policy, tc.total)
+				testStalled(t, eng, tc.policy, tc.writers, tc.total)
 			})
 		})
 	}
 }
 
-func testStalled(t *testing.T, eng poller.Engine, policy SlowPolicy, total int) {
+func testStalled(t *testing.T, eng poller.Engine, policy SlowPolicy, writers, total int) {
 	const readers, stalled, size, window = 2, 3, 64 << 10, 3
 	msgs := total / size
-	hub := NewHub(HubOptions{SlowPolicy: policy})
+	hub := NewHub(HubOptions{SlowPolicy: policy, Writers: writers})
 	srv := startServer(t, eng, UpgradeOptions{Options: Options{
 		MessageHandler: MessageFuncs{},
 		OutgoingFrames: 8,

@@ -46,7 +46,8 @@ type Options struct {
 	// AllowedRsv holds RSV bits (0x40, 0x20, 0x10 as in the first header
 	// byte) an extension negotiated outside the session, so raw frames
 	// carrying them are delivered instead of failing with 1002. Raw modes
-	// only: message mode implements no extension and rejects every RSV bit.
+	// only: message mode accepts RSV1 only on the first frame of a message
+	// once Compression negotiated permessage-deflate, and no other bit.
 	AllowedRsv byte
 	// MaxMessageSize caps a reassembled message in message mode (1009 when
 	// exceeded). Default 16 MiB; negative means no cap.

@@ -53,8 +53,8 @@ type rawwsServer struct {
 	done chan error
 }
 
-func startRawws(ln net.Listener, backend string) server {
-	s := &rawwsServer{hub: rawws.NewHub(rawws.HubOptions{SlowPolicy: rawws.SlowDrop}), ln: ln, done: make(chan error, 1)}
+func startRawws(ln net.Listener, backend string, writers int) server {
+	s := &rawwsServer{hub: rawws.NewHub(rawws.HubOptions{SlowPolicy: rawws.SlowDrop, Writers: writers}), ln: ln, done: make(chan error, 1)}
 	h := rawws.MessageFuncs{
 		Open:  func(ss *rawws.Session) { s.hub.Subscribe("all", ss); s.n.Add(1) },
 		Close: func(*rawws.Session, error) { s.n.Add(-1) },
@@ -207,8 +207,9 @@ var impls = []struct {
 	name  string
 	start func(net.Listener) server
 }{
-	{"rawws-netpoll", func(ln net.Listener) server { return startRawws(ln, "netpoll") }},
-	{"rawws-epoll", func(ln net.Listener) server { return startRawws(ln, "epoll") }},
+	{"rawws-netpoll", func(ln net.Listener) server { return startRawws(ln, "netpoll", 0) }},
+	{"rawws-epoll", func(ln net.Listener) server { return startRawws(ln, "epoll", 0) }},
+	{"rawws-epoll-w2", func(ln net.Listener) server { return startRawws(ln, "epoll", 2) }},
 	{"gorilla", startGorilla},
 	{"gws", startGws},
 }

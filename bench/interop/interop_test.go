@@ -1,6 +1,5 @@
 // Package interop runs WebSocket clients nobody on this project wrote —
-// gorilla/websocket, gobwas/ws, coder/websocket, Python's websockets and
-// Node's ws — against the rawws-echo binary on every backend.
+// gorilla/websocket, gobwas/ws, coder/websocket and Node's ws — against the rawws-echo binary on every backend.
 package interop
 
 import (
@@ -235,18 +234,6 @@ func TestCoderClient(t *testing.T) {
 			if err := c.Close(coderws.StatusNormalClosure, "bye"); err != nil {
 				t.Fatalf("close: %v", err)
 			}
-		})
-	}
-}
-
-func TestPythonWebsockets(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/python3"); err != nil {
-		t.Fatal("python3 missing: run `make deps`")
-	}
-	for _, be := range backends {
-		t.Run(be, func(t *testing.T) {
-			addr := startEcho(t, be)
-			runClient(t, "/usr/bin/python3", "python/client.py", "ws://"+addr+"/")
 		})
 	}
 }

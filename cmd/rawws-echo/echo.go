@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"log"
+	"expvar"
 	nethttp "net/http"
+	"net/http/pprof"
 
 	"github.com/rawws/rawws"
 	"github.com/rawws/rawws/frame"
-	"github.com/rawws/rawws/poller"
+	rhttp "github.com/rawws/rawws/http"
 )
 
 // echoMessages echoes every message with its opcode. The payload is a view
@@ -27,35 +28,48 @@ var echoFrames = rawws.HandlerFuncs{
 	},
 }
 
-// compression is what the message paths negotiate (nil: no
-// permessage-deflate); main sets it from the flags.
-var compression = &rawws.Compression{}
+// config is what the flags choose.
+type config struct {
+	backend     string
+	maxMessage  int64              // 0: the session default
+	compression *rawws.Compression // nil: no permessage-deflate
+	pprof       bool
+}
 
-// newHandler is the server's whole behaviour, independent of how HTTP is
-// served: GET /healthz answers 200, /raw echoes raw frames, every other
-// path echoes messages, GET /debug/vars serves the expvar counters.
-// maxMessage caps a message (0: the default).
-func newHandler(eng poller.Engine, maxMessage int64) nethttp.Handler {
-	mux := nethttp.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		w.Write([]byte("ok\n"))
-	})
-	ws := newTracker(eng)
-	upgrade := func(opts rawws.Options) nethttp.HandlerFunc {
-		return func(w nethttp.ResponseWriter, r *nethttp.Request) {
-			if _, err := ws.UpgradeHTTP(w, r, rawws.UpgradeOptions{Options: opts, Engine: eng, CheckOrigin: anyOrigin}); err != nil {
-				log.Printf("upgrade %s: %v", r.RemoteAddr, err)
-			}
-		}
+// maxBody caps a request body for POST /echo and /multipart.
+const maxBody = 64 << 20
+
+// newServer builds the echo server on rawws's own HTTP server: a WebSocket
+// upgrade on any path echoes messages (/raw echoes raw frames), and plain
+// HTTP requests go to httpRoutes, /debug/vars (expvar, with the "rawws"
+// counters) and, with -pprof, /debug/pprof/.
+func newServer(cfg config) (*rawws.Server, error) {
+	plain := httpRoutes()
+	plain.Handle("/debug/vars", rhttp.FromNetHTTP(expvar.Handler()))
+	if cfg.pprof {
+		plain.Handle("/debug/pprof/", rhttp.FromNetHTTP(nethttp.HandlerFunc(pprof.Index)))
+		plain.Handle("/debug/pprof/profile", rhttp.FromNetHTTP(nethttp.HandlerFunc(pprof.Profile)))
+		plain.Handle("/debug/pprof/symbol", rhttp.FromNetHTTP(nethttp.HandlerFunc(pprof.Symbol)))
+		plain.Handle("/debug/pprof/trace", rhttp.FromNetHTTP(nethttp.HandlerFunc(pprof.Trace)))
 	}
-	mux.Handle("/raw", upgrade(rawws.Options{Handler: echoFrames}))
-	// /raw stays without the extension: echoing a compressed frame as it
-	// came is only right when neither side keeps context.
-	mux.Handle("/", upgrade(rawws.Options{MessageHandler: echoMessages, MaxMessageSize: maxMessage, Compression: compression}))
-	return withDebugVars(mux)
+	module := func(app *rawws.App) {
+		// /raw stays without the extension: echoing a compressed frame as
+		// it came is only right when neither side keeps context.
+		app.Endpoint("/raw", rawws.Endpoint{
+			Options:     rawws.Options{Handler: echoFrames},
+			CheckOrigin: anyOrigin,
+			NotUpgrade:  plain,
+		})
+		app.Endpoint("/", rawws.Endpoint{
+			Options:     rawws.Options{MessageHandler: echoMessages, MaxMessageSize: cfg.maxMessage, Compression: cfg.compression},
+			CheckOrigin: anyOrigin,
+			NotUpgrade:  plain,
+		})
+	}
+	return rawws.NewServer(module, rawws.WithBackend(cfg.backend),
+		rawws.WithHTTPSettings(rhttp.Settings{MaxBodyBytes: maxBody}))
 }
 
 // anyOrigin accepts every Origin: an echo server for tests and benchmarks
 // has nothing to protect.
-func anyOrigin(*nethttp.Request) bool { return true }
+func anyOrigin(string) bool { return true }

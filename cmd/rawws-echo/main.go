@@ -1,8 +1,11 @@
-// Command rawws-echo is a WebSocket echo server: every path echoes
-// messages (text and binary, each with its opcode), /raw echoes raw frames
-// as they come, GET /healthz answers 200 and GET /debug/vars serves the
-// expvar counters ("rawws": connections, frames, bytes, drops). It prints exactly one line,
-// "listening on ADDR", once it accepts connections.
+// Command rawws-echo is a WebSocket and HTTP echo server on rawws's own
+// engine and HTTP/1.1 server. A WebSocket upgrade on any path echoes
+// messages (text and binary, each with its opcode); /raw echoes raw frames
+// as they come. Plain HTTP: GET /healthz, POST /echo, GET /bytes/N (with
+// Range), POST /multipart and GET /debug/vars (expvar, with the "rawws"
+// counters). It prints exactly one line, "listening on ADDR", once it
+// accepts connections, and drains gracefully on SIGINT or SIGTERM (Close
+// 1001 to every session, in-flight requests finished).
 //
 //	rawws-echo -addr 127.0.0.1:9001 [-backend netpoll|std|epoll] [-max-message N] [-pprof]
 //	           [-deflate=false] [-deflate-no-takeover]
@@ -15,16 +18,17 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"log"
 	"net"
-	nethttp "net/http"
-	"net/http/pprof"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/rawws/rawws"
-	"github.com/rawws/rawws/poller"
 	_ "github.com/rawws/rawws/poller/epoll"
 	_ "github.com/rawws/rawws/poller/netpoll"
 	_ "github.com/rawws/rawws/poller/std"
@@ -32,45 +36,50 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "listen address")
-	backend := flag.String("backend", "netpoll", "poller backend: netpoll, epoll or std")
-	maxMessage := flag.Int64("max-message", 0, "largest message in bytes (0: the 16 MiB default)")
-	withPprof := flag.Bool("pprof", false, "serve /debug/pprof/")
+	var cfg config
+	flag.StringVar(&cfg.backend, "backend", "", "poller backend: netpoll, epoll or std (default: rawws's default)")
+	flag.Int64Var(&cfg.maxMessage, "max-message", 0, "largest message in bytes (0: the 16 MiB default)")
+	flag.BoolVar(&cfg.pprof, "pprof", false, "serve /debug/pprof/")
 	withDeflate := flag.Bool("deflate", true, "accept permessage-deflate (RFC 7692) on the message paths")
 	noTakeover := flag.Bool("deflate-no-takeover", false, "with -deflate: no context takeover either way (least memory per connection)")
+	drain := flag.Duration("drain", 10*time.Second, "how long a graceful shutdown waits for sessions to close")
 	flag.Parse()
 	switch {
 	case !*withDeflate:
-		compression = nil
 	case *noTakeover:
-		compression = &rawws.Compression{ServerNoContextTakeover: true, ClientNoContextTakeover: true}
+		cfg.compression = &rawws.Compression{ServerNoContextTakeover: true, ClientNoContextTakeover: true}
+	default:
+		cfg.compression = &rawws.Compression{}
 	}
-	if err := run(*addr, *backend, *maxMessage, *withPprof); err != nil {
+	if err := run(*addr, cfg, *drain); err != nil {
 		fmt.Fprintln(os.Stderr, "rawws-echo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, backend string, maxMessage int64, withPprof bool) error {
-	eng, err := poller.New(backend, poller.Config{})
+func run(addr string, cfg config, drain time.Duration) error {
+	srv, err := newServer(cfg)
 	if err != nil {
 		return err
-	}
-	defer eng.Close()
-	h := newHandler(eng, maxMessage)
-	if withPprof {
-		mux := nethttp.NewServeMux()
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		mux.Handle("/", h)
-		h = mux
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		srv.Close()
 		return err
 	}
 	fmt.Printf("listening on %s\n", ln.Addr())
-	log.SetOutput(os.Stderr)
-	return (&nethttp.Server{Handler: h}).Serve(ln)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		ctx, cancel := context.WithTimeout(context.Background(), drain)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, rawws.ErrServerClosed) {
+		srv.Close()
+		return err
+	}
+	<-srv.Done()
+	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/rawws/rawws"
-	"github.com/rawws/rawws/poller"
 )
 
 // pyClient drives the server with Python's websockets library (asyncio API,
@@ -69,10 +68,11 @@ func TestPythonWebsocketsClient(t *testing.T) {
 	}
 }
 
-// startEcho serves newHandler on 127.0.0.1 and returns its ws:// base URL.
+// startEcho serves the echo server on 127.0.0.1 with the given backend and
+// returns its ws:// base URL.
 func startEcho(t *testing.T, backend string) string {
 	t.Helper()
-	eng, err := poller.New(backend, poller.Config{})
+	srv, err := newServer(config{backend: backend, compression: &rawws.Compression{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,12 +80,8 @@ func startEcho(t *testing.T, backend string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &nethttp.Server{Handler: newHandler(eng, 0)}
 	go srv.Serve(ln)
-	t.Cleanup(func() {
-		srv.Close()
-		eng.Close()
-	})
+	t.Cleanup(func() { srv.Close() })
 	return "ws://" + ln.Addr().String()
 }
 
@@ -99,13 +95,14 @@ func TestHealthz(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	// A plain GET elsewhere is not an upgrade: 400, not a crash.
+	// A plain GET of a WebSocket-only path is not an upgrade: 404 from the
+	// HTTP routes, not a crash.
 	resp, err = nethttp.Get(base + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 400 {
+	if resp.StatusCode != 404 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 }

@@ -492,6 +492,9 @@ func TestLimitPingFlood(t *testing.T) {
 			}
 		}
 		if !ended {
+			if _, ok := srv.WaitEnded(2 * time.Second); !ok {
+				t.Logf("DUMP %s", goroutineDump())
+			}
 			if err := wantEnded(t, srv); !errors.Is(err, rawws.ErrQueueFull) {
 				t.Fatalf("flooded session ended with %v, want ErrQueueFull", err)
 			}
