@@ -2,6 +2,8 @@ package rawws
 
 import (
 	"errors"
+	"fmt"
+	"sync"
 
 	"github.com/rawws/rawws/frame"
 	"github.com/rawws/rawws/internal/deflate"
@@ -65,8 +67,9 @@ func (c *Compression) settings() deflate.Settings {
 
 // pmd is a session's negotiated permessage-deflate state.
 type pmd struct {
-	ext  string                // the agreed Sec-WebSocket-Extensions value
-	comp *deflate.Compressor   // guarded by Session.mu (wire order)
+	ext  string // the agreed Sec-WebSocket-Extensions value
+	mu   sync.Mutex
+	comp *deflate.Compressor   // guarded by mu, which is taken before Session.mu
 	dec  *deflate.Decompressor // loop only
 }
 
@@ -105,29 +108,46 @@ func (s *Session) Extensions() string {
 	return s.pmd.ext
 }
 
-// compressLocked replaces a whole outgoing text or binary message's payload
-// by its compressed form in a pooled buffer and sets Rsv1, when the session
-// compresses and the message is worth it. It runs under mu, where frames
-// take their place on the wire, since with context takeover the peer
-// inflates messages in the order they were compressed. The caller's payload
-// is only read.
-func (s *Session) compressLocked(f *frame.Frame) (pooled *[]byte, ok bool) {
-	z := s.pmd
+// compressing returns z when f is a whole text or binary message that the
+// session compresses (message mode, negotiated, over the threshold), else
+// nil. It reads only what is fixed at the handshake.
+func (z *pmd) compressing(f *frame.Frame) *pmd {
 	if z == nil || z.comp == nil || !f.Fin || f.Rsv1 || (f.Opcode != frame.OpText && f.Opcode != frame.OpBinary) ||
 		!z.comp.Worth(len(f.Payload)) {
-		return nil, false
+		return nil
 	}
+	return z
+}
+
+// compressUnlocked replaces f's payload by its compressed form in a pooled
+// buffer and sets Rsv1. It is called with mu and z.mu held and releases mu
+// while compressing, so the loop never waits on mu for a compression; z.mu
+// keeps the compressed messages in order. When the session stopped sending
+// meanwhile it returns ErrClosed (the compressor may then have moved past
+// the peer's window, which no longer matters). A message that did not
+// shrink stays as it was (nil buffer).
+func (s *Session) compressUnlocked(z *pmd, f *frame.Frame) (*[]byte, error) {
+	s.mu.Unlock()
 	bp := getBuf(len(f.Payload)/2 + 64)
 	out, ok, err := z.comp.Compress((*bp)[:0], f.Payload)
+	s.mu.Lock()
+	if s.sendClosed {
+		putBuf(bp)
+		if s.closed {
+			// OnClose could not take z.mu to release the compressor.
+			z.comp.Release()
+		}
+		return nil, fmt.Errorf("rawws: send %v: %w", f.Opcode, ErrClosed)
+	}
 	if err != nil || !ok {
 		putBuf(bp)
-		return nil, false
+		return nil, nil
 	}
 	// A result larger than the pooled buffer was reallocated; putBuf drops
 	// buffers of a size it did not hand out.
 	*bp = out
 	f.Payload, f.Rsv1 = out, true
-	return bp, true
+	return bp, nil
 }
 
 // Errors of the compressed message path.
@@ -169,11 +189,16 @@ func (s *Session) msgInflate(whole []byte, oneChunk bool) {
 }
 
 // releaseCompression gives back the compressor's pooled writer once the
-// session no longer sends. mu is held.
-func (s *Session) releaseCompressionLocked() {
-	if s.pmd != nil && s.pmd.comp != nil {
-		s.pmd.comp.Release()
+// session is closed. A sender compressing right now holds z.mu; it sees the
+// session closed when it is done and releases the writer itself, so the
+// loop never waits for a compression here.
+func (s *Session) releaseCompression() {
+	z := s.pmd
+	if z == nil || z.comp == nil || !z.mu.TryLock() {
+		return
 	}
+	z.comp.Release()
+	z.mu.Unlock()
 }
 
 // msgCompressedData takes the next compressed bytes of a message; end says

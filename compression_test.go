@@ -250,3 +250,56 @@ func TestDialRejectsBadExtensionAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressionConcurrentSenders: senders on several goroutines share one
+// context-takeover compressor; every message must inflate on the peer, so
+// the compression order must be the wire order.
+func TestCompressionConcurrentSenders(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: echoMessages, Compression: &Compression{}}})
+		ch := make(chan gotMsg, 256)
+		ctx := ctx5(t)
+		s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Options: Options{MessageHandler: collect(ch), Compression: &Compression{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(errors.New("test over"))
+		const senders, each = 4, 40
+		want := map[string]bool{}
+		for g := range senders {
+			for i := range each {
+				want[fmt.Sprintf("%d/%d:", g, i)] = true
+			}
+		}
+		errs := make(chan error, senders)
+		for g := range senders {
+			go func() {
+				for i := range each {
+					m := append([]byte(fmt.Sprintf("%d/%d:", g, i)), jsonText(g*each+i, 500+(i*397)%6000)...)
+					if err := s.SendBinary(ctx, m); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range senders {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range senders * each {
+			select {
+			case got := <-ch:
+				prefix, _, _ := bytes.Cut(got.p, []byte(":"))
+				if !want[string(prefix)+":"] {
+					t.Fatalf("unexpected or repeated echo %q", prefix)
+				}
+				delete(want, string(prefix)+":")
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%d echoes missing (%v)", len(want), s.Err())
+			}
+		}
+	})
+}

@@ -367,20 +367,39 @@ func (h *Hub) publish(t *hubTopic, pf *PreparedFrame) BroadcastResult {
 	return r
 }
 
-// dispatch has sc's writes done: by a writer goroutine when the hub has
-// them and one is free or can start, else right here.
+// dispatch has sc's writes done: by the writer goroutines when the hub
+// has them (a large fan-out split among them), else right here.
 func (h *Hub) dispatch(sc *fanout) {
 	if h.work == nil || len(sc.claimed)+len(sc.closing) == 0 {
 		sc.finish()
 		return
 	}
+	if w := h.opts.Writers; w > 1 && len(sc.claimed) >= 2*splitMin {
+		per := max(splitMin, (len(sc.claimed)+w-1)/w)
+		for len(sc.claimed) > per {
+			rest := sc.claimed[len(sc.claimed)-per:]
+			part := getScratch()
+			part.claimed = append(part.claimed, rest...)
+			clear(rest)
+			sc.claimed = sc.claimed[:len(sc.claimed)-per]
+			h.enqueue(part)
+		}
+	}
+	h.enqueue(sc)
+}
+
+// splitMin is the fewest sessions worth handing to another writer.
+const splitMin = 128
+
+// enqueue gives sc to a writer goroutine, or runs it here when the
+// writers are saturated (the publisher pays rather than queue unbounded).
+func (h *Hub) enqueue(sc *fanout) {
 	select {
 	case h.work <- sc:
+		h.startFlusher()
 	default:
-		sc.finish() // writers saturated: the publisher pays
-		return
+		sc.finish()
 	}
-	h.startFlusher()
 }
 
 // startFlusher starts a writer goroutine unless Writers already run.

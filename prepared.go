@@ -33,12 +33,14 @@ var ErrPreparedReleased = errors.New("rawws: prepared frame used after Release")
 // masks the payload into a pooled buffer per frame, the same slower path as
 // any masked Send; nothing else changes for the caller.
 //
-// Compression: prepared frames go out uncompressed (RSV1 clear), which RFC
-// 7692 allows on a permessage-deflate connection; with context takeover the
-// compressor's state is untouched by them.
-// TODO(deflate): a session compressing without context takeover could
-// share one compressed form per compression level, compressed once on
-// first use and kept beside wire; the hook is in (*Session).queuePrepared.
+// Compression (permessage-deflate, message mode): a final text or binary
+// prepared frame is compressed once per compression level, on first use by
+// a session that compresses without context takeover (server sessions with
+// Compression.ServerNoContextTakeover, or a small negotiated window), and
+// that compressed form is shared by every such session like the plain one.
+// Sessions with context takeover get the plain frame (RSV1 clear), which
+// RFC 7692 allows and which leaves their compressor's window untouched:
+// compressing for them would cost one compression per session.
 //
 // All methods are safe for concurrent use, except that Release must be the
 // creator's last use.
@@ -47,6 +49,9 @@ type PreparedFrame struct {
 	f    frame.Frame // header bits; Payload is a view into wire
 	wire []byte      // header + payload as written by an unmasked session
 	buf  *[]byte     // pooled backing of wire; nil once given back
+	// variants: compressed forms, held (one reference each) until p is
+	// freed (prepared_deflate.go).
+	variants pfVariants
 	// recycle: the struct itself came from preparedPool (Hub.Publish,
 	// BroadcastFrame), never escaped to a caller, and goes back with its
 	// buffer.
@@ -126,6 +131,7 @@ func (p *PreparedFrame) release() {
 	bp := p.buf
 	p.buf, p.wire, p.f = nil, nil, frame.Frame{}
 	putBuf(bp)
+	p.releaseVariants()
 	if p.recycle {
 		p.recycle = false
 		preparedPool.Put(p)
@@ -206,8 +212,11 @@ const (
 // role and must run s.writeLoop(false) once it can, and queuedCloseSlow
 // says it must fail the session. Only slowWait blocks.
 func (s *Session) queuePrepared(ctx context.Context, pf *PreparedFrame, policy slowPolicy) (claimed bool, st queueStatus) {
-	n := len(pf.f.Payload)
 	s.mu.Lock()
+	if s.pmd != nil {
+		pf = pf.forSession(s)
+	}
+	n := len(pf.f.Payload)
 	for {
 		if s.sendClosed {
 			s.mu.Unlock()

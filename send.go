@@ -66,6 +66,13 @@ func (s *Session) fullLocked(n int) bool {
 // send queues f; block says whether to wait for room, copyPayload whether
 // the caller keeps f.Payload.
 func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bool) error {
+	z := s.pmd.compressing(&f)
+	if z != nil {
+		// Held until the frame is queued: compressed messages take their
+		// places on the wire in the order they were compressed.
+		z.mu.Lock()
+		defer z.mu.Unlock()
+	}
 	s.mu.Lock()
 	for {
 		if s.sendClosed {
@@ -93,11 +100,18 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 		s.mu.Lock()
 	}
 	var pooled *[]byte
-	writeNow := !s.writing && s.conn != nil
-	if bp, ok := s.compressLocked(&f); ok {
-		// The compressed payload is the session's own.
+	if z != nil {
+		// Compressing releases mu meanwhile; the compressed payload is the
+		// session's own.
+		bp, err := s.compressUnlocked(z, &f)
+		if err != nil {
+			s.mu.Unlock()
+			return err
+		}
 		pooled = bp
-	} else if copyPayload && !writeNow && len(f.Payload) > 0 {
+	}
+	writeNow := !s.writing && s.conn != nil
+	if pooled == nil && copyPayload && !writeNow && len(f.Payload) > 0 {
 		// The frame will wait for the writer: it needs bytes of its own.
 		pooled = getBuf(len(f.Payload))
 		p := (*pooled)[:len(f.Payload)]

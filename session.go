@@ -249,7 +249,6 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 		s.err = err
 	}
 	s.dropQueueLocked()
-	s.releaseCompressionLocked()
 	if s.closeTimer != nil {
 		s.closeTimer.Stop()
 		s.closeTimer = nil
@@ -257,6 +256,7 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 	s.wakeLocked()
 	cause := s.err
 	s.mu.Unlock()
+	s.releaseCompression()
 	close(s.done)
 	s.leaveHubs()
 	if p := s.pongHook.Load(); p != nil {

@@ -17,6 +17,7 @@ import (
 
 	rhttp "github.com/rawws/rawws/http"
 	"github.com/rawws/rawws/poller"
+	_ "github.com/rawws/rawws/poller/epoll"
 	_ "github.com/rawws/rawws/poller/netpoll"
 	_ "github.com/rawws/rawws/poller/std"
 )
