@@ -4,7 +4,7 @@ GO       ?= go
 FUZZTIME ?= 10s
 BIN      := $(CURDIR)/.bin
 
-.PHONY: run test deps lint gen bench bench-compare fuzz arm64 soak build clean
+.PHONY: run test deps lint gen bench bench-compare bench-http fuzz arm64 soak build clean
 
 ## run: the main job — echo server and benchmark side by side on 127.0.0.1.
 run: build
@@ -47,8 +47,15 @@ arm64: deps
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+## bench-compare: every echo server (rawws backends and peers) under the
+## same rawws-bench scenarios, interleaved, 3 rounds; writes bench/RESULTS-echo.md
+## and bench/echo.svg.
 bench-compare: build
-	cd bench && $(GO) run ./cmd/compare
+	cd bench && $(GO) run ./cmd/compare -bin $(BIN)
+
+## bench-http: wrk against rawws's HTTP server, fasthttp and net/http.
+bench-http: deps
+	bash bench/http-compare.sh
 
 ## soak: the long soak (every backend, both HTTP fronts): messages, bytes and
 ## duration are printed per run. SOAKFLAGS adds e.g. -soak.conns=64 -soak.seed=N.
