@@ -94,6 +94,8 @@ func newEndpoint(srv *Server, e Endpoint) *endpoint {
 		ep.e.Options.Handler = trackedFrames{ep}
 		ep.user.frames = e.Options.Handler
 	}
+	so := ep.e.Options.withDefaults()
+	ep.sopts = &so
 	return ep
 }
 
@@ -101,7 +103,10 @@ func newEndpoint(srv *Server, e Endpoint) *endpoint {
 type endpoint struct {
 	srv  *Server
 	e    Endpoint // Options hold the tracking wrappers
-	user struct {
+	// sopts is e.Options with defaults, shared read-only by every
+	// session of the endpoint.
+	sopts *Options
+	user  struct {
 		msgs   MessageHandler
 		frames Handler
 	}
@@ -142,7 +147,7 @@ func (ep *endpoint) ServeHTTP(w *rhttp.ResponseWriter, r *rhttp.Request) {
 		return
 	}
 	srv.m.upgraded.Add(1)
-	s := newSession(ep.e.Options)
+	s := newSessionShared(ep.sopts)
 	if ext != "" {
 		s.enableCompression(ep.e.Options.Compression, pmdParams, ext, true)
 	}

@@ -180,7 +180,7 @@ func (s *Session) msgInflate(whole []byte, oneChunk bool) {
 		s.fail(frame.CloseInvalidPayload, errBadUTF8.Reason, errBadUTF8)
 		return
 	}
-	s.msgs.OnMessage(s, m.op, out)
+	s.opts.MessageHandler.OnMessage(s, m.op, out)
 	if cap(m.buf) > msgKeep {
 		m.buf = nil
 	} else {

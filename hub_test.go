@@ -499,3 +499,24 @@ func hubSettle(timeout time.Duration, f func() bool) bool {
 		}
 	}
 }
+
+// BenchmarkHubPublish is the in-process cost of one publish to 1,000
+// subscribers (no sockets: the connections only count bytes), i.e. what
+// the hub adds on top of the system calls.
+func BenchmarkHubPublish(b *testing.B) {
+	for _, size := range []int{64, 4096} {
+		b.Run(fmt.Sprint("subs=1000/size=", size), func(b *testing.B) {
+			hub := NewHub(HubOptions{})
+			for i := 0; i < 1000; i++ {
+				hub.Subscribe("t", NewRawSession(&fakeConn{}, Options{MessageHandler: MessageFuncs{}}))
+			}
+			p := make([]byte, size)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				hub.Publish("t", frame.OpBinary, p)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/delivery")
+		})
+	}
+}

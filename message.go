@@ -110,7 +110,7 @@ func (s *Session) msgDone(p []byte) {
 		s.fail(frame.CloseInvalidPayload, errBadUTF8.Reason, errBadUTF8)
 		return
 	}
-	s.msgs.OnMessage(s, m.op, p)
+	s.opts.MessageHandler.OnMessage(s, m.op, p)
 }
 
 // msgControl handles a complete control frame in message mode: pings are

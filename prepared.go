@@ -206,17 +206,17 @@ const (
 	queuedCloseSlow             // full queue, frame refused, caller must fail the session with 1008
 )
 
-// queuePrepared puts pf in s's queue under the given policy. It never
-// writes nor closes anything itself, so a caller may hold its own locks
+// queuePrepared puts pf (or its compressed form for s) in s's queue under
+// the given policy. It never writes nor closes anything itself, so a caller may hold its own locks
 // (the Hub's topic lock) around it: claimed says the caller took the writer
 // role and must run s.writeLoop(false) once it can, and queuedCloseSlow
 // says it must fail the session. Only slowWait blocks.
 func (s *Session) queuePrepared(ctx context.Context, pf *PreparedFrame, policy slowPolicy) (claimed bool, st queueStatus) {
-	s.mu.Lock()
 	if s.pmd != nil {
 		pf = pf.forSession(s)
 	}
 	n := len(pf.f.Payload)
+	s.mu.Lock()
 	for {
 		if s.sendClosed {
 			s.mu.Unlock()

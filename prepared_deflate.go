@@ -26,7 +26,12 @@ type pfVariant struct {
 // A session with context takeover gets p uncompressed (RSV1 clear), which
 // RFC 7692 allows and which leaves its compressor's window untouched:
 // compressing the message for it would cost one compression per session.
-// s.mu is held (the compressor is guarded by it).
+//
+// It runs before s.mu is taken and never waits: the compressor is borrowed
+// with TryLock on its own lock (a sender of s compressing right now holds
+// it); when it is busy this message goes out plain and a later session
+// makes the shared form. The fields read without the lock (takeover,
+// threshold, window) never change after the handshake.
 func (p *PreparedFrame) forSession(s *Session) *PreparedFrame {
 	z := s.pmd
 	f := &p.f
@@ -46,13 +51,18 @@ func (p *PreparedFrame) forSession(s *Session) *PreparedFrame {
 			return x.pf
 		}
 	}
+	if !z.mu.TryLock() {
+		return p
+	}
 	var zp *PreparedFrame
 	bp := getBuf(len(f.Payload)/2 + 64)
 	out, ok, err := z.comp.Compress((*bp)[:0], f.Payload)
+	z.mu.Unlock()
 	if err == nil && ok {
 		// The variant lives as long as p: p holds its creator reference.
 		zp = NewPreparedFrame(frame.Frame{Fin: true, Rsv1: true, Opcode: f.Opcode, Payload: out})
 	}
+	*bp = out
 	putBuf(bp)
 	v.z = append(v.z, pfVariant{level: level, pf: zp})
 	if zp == nil {

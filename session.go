@@ -45,39 +45,40 @@ const (
 //
 // All methods are safe for concurrent use.
 type Session struct {
-	opts    Options
-	mode    mode
-	handler Handler
-	msgs    MessageHandler
+	// opts is read-only and may be shared by every session of an
+	// endpoint (defaults applied): a copy per session would cost an idle
+	// connection a hundred bytes. The event handlers are read from it.
+	opts *Options
+	mode mode
 
-	masking      atomic.Bool
+	// Small fields together, so padding does not grow the struct.
+	inFrame  bool
+	masking  atomic.Bool
+	autoPong atomic.Bool
+	readDead atomic.Bool // input after a fatal error or a close is discarded
+
 	maxFrameSize atomic.Int64
-	autoPong     atomic.Bool
 	pongHook     atomic.Pointer[pinger]
 	stats        sessionStats // counters for Server.Metrics (metrics.go)
 	hubs         hubLinks     // Hubs to leave on close (hub.go)
 
-	done chan struct{} // closed once the connection is gone
+	// doneCh is closed once the connection is gone. It is made on the
+	// first Done (most idle sessions never need one; guarded by mu) and
+	// is closedDone when nobody asked before the end. Read it through
+	// Done.
+	doneCh chan struct{}
 
 	// Reader state: touched only from the loop's callbacks.
-	conn     poller.Conn
-	parser   frame.Parser
-	hdr      frame.Header
-	inFrame  bool
-	got      int64
-	maskPos  int
-	fbuf     []byte      // payload of a frame that arrived in pieces
-	readDead atomic.Bool // input after a fatal error or a close is discarded
-	msg      msgState
-	pmd      *pmd // permessage-deflate, when negotiated (set before attach)
+	conn    poller.Conn
+	parser  frame.Parser
+	hdr     frame.Header
+	got     int64
+	maskPos int
+	fbuf    []byte // payload of a frame that arrived in pieces
+	msg     msgState
+	pmd     *pmd // permessage-deflate, when negotiated (set before attach)
 
-	// Channel mode delivery.
-	incoming chan frame.Frame
-	stalled  atomic.Bool // a frame waits for room in incoming; reading is paused
-	inMu     sync.Mutex
-	inClose  bool // close incoming once the stalled frame is delivered
-	inDone   bool // incoming is closed
-	killed   chan struct{}
+	ch       *chanState // channel mode only; nil in the event modes
 	outOnce  sync.Once
 	outgoing chan frame.Frame
 
@@ -103,6 +104,17 @@ type Session struct {
 	onWriteIdle func() // test hook
 }
 
+// chanState is the channel-mode delivery state, apart from Session so
+// event-mode sessions (most of them, and the idle ones) do not carry it.
+type chanState struct {
+	incoming chan frame.Frame
+	stalled  atomic.Bool // a frame waits for room in incoming; reading is paused
+	inMu     sync.Mutex
+	inClose  bool // close incoming once the stalled frame is delivered
+	inDone   bool // incoming is closed
+	killed   chan struct{}
+}
+
 // NewRawSession attaches a session to conn (calling conn.SetHandler) and
 // returns it. Without Options.Handler or Options.MessageHandler it runs in
 // channel mode (frames on Incoming); with one of them, in event mode, and
@@ -124,11 +136,19 @@ func NewSession(conn poller.Conn, opts Options, h MessageHandler) *Session {
 
 // newSession builds a session that is not attached to a connection yet.
 func newSession(opts Options) *Session {
-	opts = opts.withDefaults()
-	s := &Session{opts: opts, done: make(chan struct{})}
+	o := opts.withDefaults()
+	return newSessionShared(&o)
+}
+
+// newSessionShared is newSession for options that already have their
+// defaults (withDefaults) and that the caller never changes again, so
+// sessions can share them.
+func newSessionShared(shared *Options) *Session {
+	opts := *shared
+	s := &Session{opts: shared}
 	switch {
 	case opts.MessageHandler != nil:
-		s.mode, s.msgs = modeMessages, opts.MessageHandler
+		s.mode = modeMessages
 		s.autoPong.Store(true)
 		if opts.Client {
 			s.parser.Masking = frame.MaskForbidden
@@ -139,12 +159,11 @@ func newSession(opts Options) *Session {
 			opts.MaxFrameSize = opts.MaxMessageSize
 		}
 	case opts.Handler != nil:
-		s.mode, s.handler = modeFrames, opts.Handler
+		s.mode = modeFrames
 		s.parser.AllowedRsv = opts.AllowedRsv
 	default:
 		s.mode = modeChannel
-		s.incoming = make(chan frame.Frame, opts.IncomingFrames)
-		s.killed = make(chan struct{})
+		s.ch = &chanState{incoming: make(chan frame.Frame, opts.IncomingFrames), killed: make(chan struct{})}
 		s.parser.AllowedRsv = opts.AllowedRsv
 	}
 	s.masking.Store(opts.Masking)
@@ -190,9 +209,9 @@ func (s *Session) setConn(c poller.Conn) bool {
 func (s *Session) openUser() {
 	switch s.mode {
 	case modeFrames:
-		s.handler.OnOpen(s)
+		s.opts.Handler.OnOpen(s)
 	case modeMessages:
-		s.msgs.OnOpen(s)
+		s.opts.MessageHandler.OnOpen(s)
 	}
 }
 
@@ -217,7 +236,7 @@ func (s *Session) OnData(c poller.Conn, b []byte) int {
 	if s.readDead.Load() {
 		return len(b)
 	}
-	if s.stalled.Load() {
+	if s.ch != nil && s.ch.stalled.Load() {
 		return 0
 	}
 	n := s.read(b)
@@ -255,9 +274,15 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 	}
 	s.wakeLocked()
 	cause := s.err
+	done := s.doneCh
+	if done == nil {
+		s.doneCh = closedDone
+	}
 	s.mu.Unlock()
 	s.releaseCompression()
-	close(s.done)
+	if done != nil {
+		close(done)
+	}
 	s.leaveHubs()
 	if p := s.pongHook.Load(); p != nil {
 		p.Stop()
@@ -267,14 +292,30 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 	case modeChannel:
 		s.closeIncoming()
 	case modeFrames:
-		s.handler.OnClose(s, cause)
+		s.opts.Handler.OnClose(s, cause)
 	case modeMessages:
-		s.msgs.OnClose(s, cause)
+		s.opts.MessageHandler.OnClose(s, cause)
 	}
 }
 
 // Done is closed when the session's connection is gone.
-func (s *Session) Done() <-chan struct{} { return s.done }
+func (s *Session) Done() <-chan struct{} {
+	s.mu.Lock()
+	if s.doneCh == nil {
+		s.doneCh = make(chan struct{})
+	}
+	ch := s.doneCh
+	s.mu.Unlock()
+	return ch
+}
+
+// closedDone is the Done channel of sessions that ended before anyone
+// asked for one.
+var closedDone = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // Err reports why the session ended: nil while it runs and after an orderly
 // end, a *CloseError when the peer sent a Close frame that ended it (message
@@ -327,7 +368,12 @@ func (s *Session) SetMaxFrameSize(n int64) {
 // stop reading, the engine's input cap ends the connection instead). It is
 // closed when the connection is gone; drain it or Close the session, or a
 // stalled frame keeps one goroutine waiting.
-func (s *Session) Incoming() <-chan frame.Frame { return s.incoming }
+func (s *Session) Incoming() <-chan frame.Frame {
+	if s.ch == nil {
+		return nil
+	}
+	return s.ch.incoming
+}
 
 // Outgoing returns a channel whose frames are sent in order as by Send; the
 // first call starts one goroutine for this session that drains it until the
@@ -344,7 +390,8 @@ func (s *Session) Outgoing() chan<- frame.Frame {
 }
 
 func (s *Session) pumpOutgoing() {
-	ctx := doneContext{s.done}
+	done := s.Done()
+	ctx := doneContext{done}
 	for {
 		select {
 		case f, ok := <-s.outgoing:
@@ -354,7 +401,7 @@ func (s *Session) pumpOutgoing() {
 			// An error means the session is closing: the frame is dropped,
 			// as the seed drops frames sent after close.
 			s.send(ctx, f, true, false)
-		case <-s.done:
+		case <-done:
 			// Keep dropping until the caller closes the channel, so a
 			// sender never blocks forever on a dead session.
 			for range s.outgoing {
@@ -381,7 +428,7 @@ func (s *Session) deliver(f frame.Frame, view bool) bool {
 	}
 	switch s.mode {
 	case modeFrames:
-		s.handler.OnFrame(s, f)
+		s.opts.Handler.OnFrame(s, f)
 		return true
 	case modeChannel:
 		if view {
@@ -390,7 +437,7 @@ func (s *Session) deliver(f frame.Frame, view bool) bool {
 			f.Payload = p
 		}
 		select {
-		case s.incoming <- f:
+		case s.ch.incoming <- f:
 			return true
 		default:
 		}
@@ -403,22 +450,23 @@ func (s *Session) deliver(f frame.Frame, view bool) bool {
 // stall keeps f aside while Incoming is full: reading pauses and one
 // goroutine waits to put f on Incoming, then resumes reading.
 func (s *Session) stall(f frame.Frame) {
-	s.stalled.Store(true)
+	ch := s.ch
+	ch.stalled.Store(true)
 	s.conn.PauseRead()
 	go func() {
 		select {
-		case s.incoming <- f:
-		case <-s.killed:
+		case ch.incoming <- f:
+		case <-ch.killed:
 		}
-		s.inMu.Lock()
-		s.stalled.Store(false)
-		closeNow := s.inClose && !s.inDone
+		ch.inMu.Lock()
+		ch.stalled.Store(false)
+		closeNow := ch.inClose && !ch.inDone
 		if closeNow {
-			s.inDone = true
+			ch.inDone = true
 		}
-		s.inMu.Unlock()
+		ch.inMu.Unlock()
 		if closeNow {
-			close(s.incoming)
+			close(ch.incoming)
 			return
 		}
 		s.conn.ResumeRead()
@@ -428,17 +476,18 @@ func (s *Session) stall(f frame.Frame) {
 // closeIncoming closes Incoming, or arranges for the stalled delivery to do
 // it once its frame is in.
 func (s *Session) closeIncoming() {
-	s.inMu.Lock()
-	defer s.inMu.Unlock()
-	if s.inDone {
+	ch := s.ch
+	ch.inMu.Lock()
+	defer ch.inMu.Unlock()
+	if ch.inDone {
 		return
 	}
-	if s.stalled.Load() {
-		s.inClose = true
+	if ch.stalled.Load() {
+		ch.inClose = true
 		return
 	}
-	s.inDone = true
-	close(s.incoming)
+	ch.inDone = true
+	close(ch.incoming)
 }
 
 // Close ends the session. A nil cause is Terminate. Otherwise the session
@@ -459,14 +508,14 @@ func (s *Session) Close(cause error) {
 	s.wakeLocked()
 	c := s.conn
 	s.mu.Unlock()
-	if s.killed != nil {
-		s.inMu.Lock()
+	if ch := s.ch; ch != nil {
+		ch.inMu.Lock()
 		select {
-		case <-s.killed:
+		case <-ch.killed:
 		default:
-			close(s.killed)
+			close(ch.killed)
 		}
-		s.inMu.Unlock()
+		ch.inMu.Unlock()
 	}
 	if c != nil {
 		c.CloseWithError(cause)

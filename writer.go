@@ -105,7 +105,7 @@ func (s *Session) finishBatch(c poller.Conn, batch []outFrame, n int, err error,
 			go s.writeLoopAfterDrain(c)
 			return true
 		}
-		c.Flush(doneContext{s.done})
+		c.Flush(doneContext{s.Done()})
 	}
 	return false
 }
@@ -145,12 +145,12 @@ func (s *Session) writeInPieces(c poller.Conn, iov [][]byte) (int, error) {
 			i, off = j, o
 			total += size
 			if i < len(iov) && c.Buffered() >= piece {
-				if err := c.Flush(doneContext{s.done}); err != nil {
+				if err := c.Flush(doneContext{s.Done()}); err != nil {
 					return total, err
 				}
 			}
 		case errors.Is(err, poller.ErrOutputLimit) && c.Buffered() > 0:
-			if err := c.Flush(doneContext{s.done}); err != nil {
+			if err := c.Flush(doneContext{s.Done()}); err != nil {
 				return total, err
 			}
 		case errors.Is(err, poller.ErrOutputLimit) && piece > minPiece:
@@ -165,7 +165,7 @@ func (s *Session) writeInPieces(c poller.Conn, iov [][]byte) (int, error) {
 // writeLoopAfterDrain waits until the connection has written its backlog,
 // then goes on writing the session's queue.
 func (s *Session) writeLoopAfterDrain(c poller.Conn) {
-	c.Flush(doneContext{s.done})
+	c.Flush(doneContext{s.Done()})
 	s.writeLoop(true)
 }
 

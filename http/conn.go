@@ -479,7 +479,11 @@ func (h *hconn) flush() {
 				closeAfter = true
 			}
 		}
-		h.queue = h.queue[:copy(h.queue, h.queue[n:])]
+		k := copy(h.queue, h.queue[n:])
+		// Drop the moved-out pointers too, or the backing array keeps
+		// finished (and hijacked) exchanges alive.
+		clear(h.queue[k:])
+		h.queue = h.queue[:k]
 		if closeAfter || hijack != nil {
 			h.dead = true
 		}
@@ -538,6 +542,13 @@ func (h *hconn) handoff(ex *exchange) {
 		t.Stop()
 	}
 	h.srv.untrack(h)
+	// Nothing of the server may stay reachable from the connection once
+	// it is handed off: the context is the only link to h (and through
+	// it to its buffers and the exchange), so an idle hijacked connection
+	// costs the server no memory. It is cleared before the handler
+	// changes; pollerHandler leaves bytes arriving in between unconsumed,
+	// and SetHandler offers them to the new handler.
+	h.c.SetContext(nil)
 	h.c.SetHandler(ex.hijack)
 	h.c.ResumeRead()
 	if ch := ex.w.hijackOK; ch != nil {

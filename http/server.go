@@ -348,7 +348,9 @@ func (p *pollerHandler) OnOpen(c poller.Conn) { p.s.open(c) }
 func (p *pollerHandler) OnData(c poller.Conn, b []byte) int {
 	h, ok := c.Context().(*hconn)
 	if !ok {
-		return len(b)
+		// Hijacked while these bytes were on their way: they belong to
+		// the new handler, which SetHandler offers them to.
+		return 0
 	}
 	return h.onData(b)
 }

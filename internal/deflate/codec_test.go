@@ -62,20 +62,23 @@ func TestRFC7692Examples(t *testing.T) {
 			}
 		})
 	}
-	// Our compressor at a level with LZ77 produces the first example byte
-	// for byte, and with takeover the second message shrinks into a match.
+	// Our compressor's encoding is its own choice (for "Hello" a stored
+	// block is as valid as the RFC's fixed-Huffman one); what matters is
+	// that it inflates back and that, with takeover, a repeated message
+	// shrinks into back-references to the first one's window (§7.2.3.2).
+	msg := []byte(`{"type":"quote","symbol":"RAWWS","bid":101.25,"ask":101.27,"venue":"XNAS"}`)
 	c := NewCompressor(Settings{Level: 6, Threshold: -1}, Params{}, true)
-	first, ok, err := c.Compress(nil, hello)
-	if err != nil || !ok || !bytes.Equal(first, tt0()) {
-		t.Fatalf("Compress(Hello) = % x, %v, %v; want % x", first, ok, err, tt0())
+	first, ok, err := c.Compress(nil, msg)
+	if err != nil || !ok {
+		t.Fatalf("Compress = % x, %v, %v", first, ok, err)
 	}
-	second, ok, err := c.Compress(nil, hello)
-	if err != nil || !ok || len(second) >= len(first) {
-		t.Fatalf("second Compress(Hello) = % x, %v, %v; want a shorter back-reference", second, ok, err)
+	second, ok, err := c.Compress(nil, msg)
+	if err != nil || !ok || len(second) >= len(first)/2 {
+		t.Fatalf("second Compress = % x (%d bytes, first %d), %v, %v; want back-references", second, len(second), len(first), ok, err)
 	}
 	d := NewDecompressor(Params{}, false, 0)
 	for _, m := range [][]byte{first, second} {
-		if got, err := d.AppendDecompress(nil, m); err != nil || string(got) != "Hello" {
+		if got, err := d.AppendDecompress(nil, m); err != nil || !bytes.Equal(got, msg) {
 			t.Fatalf("inflate % x = %q, %v", m, got, err)
 		}
 	}
@@ -84,8 +87,6 @@ func TestRFC7692Examples(t *testing.T) {
 		t.Fatalf("back-reference without window: %v, want ErrCorrupt", err)
 	}
 }
-
-func tt0() []byte { return []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00} }
 
 func TestRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
@@ -341,9 +342,9 @@ func TestAllocs(t *testing.T) {
 		if compress > 0 {
 			t.Errorf("takeover=%v: Compress makes %.1f allocations per message, want 0", take, compress)
 		}
-		// compress/flate allocates the long-code link tables of every
-		// dynamic Huffman block it reads (a few per block); this package
-		// adds none of its own.
+		// The DEFLATE implementation may allocate per dynamic Huffman block
+		// (compress/flate does, klauspost's does not); this package adds
+		// none of its own.
 		if inflate > maxInflateAllocs {
 			t.Errorf("takeover=%v: inflating makes %.1f allocations per message, want <= %d", take, inflate, maxInflateAllocs)
 		}

@@ -74,8 +74,19 @@ type EchoServer struct {
 	// Native is the native HTTP server (FrontNative only).
 	Native *rhttp.Server
 
-	cfg  EchoConfig
-	live sync.WaitGroup
+	cfg      EchoConfig
+	live     sync.WaitGroup
+	sessions sync.Map // *rawws.Session -> struct{}, while open
+}
+
+// Sessions returns the server's open sessions.
+func (e *EchoServer) Sessions() []*rawws.Session {
+	var out []*rawws.Session
+	e.sessions.Range(func(k, _ any) bool {
+		out = append(out, k.(*rawws.Session))
+		return true
+	})
+	return out
 }
 
 // StartEcho starts an echo server on 127.0.0.1:0 and registers its
@@ -167,6 +178,7 @@ type held struct {
 }
 
 func (h *echoHandler) OnOpen(s *rawws.Session) {
+	h.srv.sessions.Store(s, struct{}{})
 	if cfg := h.srv.cfg; cfg.PingPeriod > 0 {
 		rawws.Pinger(s, cfg.PingPeriod, cfg.PingTimeout)
 	}
@@ -234,6 +246,7 @@ func (h *echoHandler) drain(s *rawws.Session) {
 }
 
 func (h *echoHandler) OnClose(s *rawws.Session, err error) {
+	h.srv.sessions.Delete(s)
 	select {
 	case h.srv.Ended <- err:
 	default:

@@ -362,19 +362,25 @@ func shutdownUnderLoad(t *testing.T, front Front) {
 		for i := 0; i < clients; i++ {
 			<-started
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		start := time.Now()
 		if srv.Native != nil {
 			// Upgraded connections are no longer the HTTP server's: its
-			// Shutdown returns at once and leaves them to the engine.
+			// Shutdown leaves them to the engine.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			start := time.Now()
 			if err := srv.Native.Shutdown(ctx); err != nil {
 				t.Errorf("HTTP server Shutdown: %v", err)
 			}
+			cancel()
+			if d := time.Since(start); d > 6*time.Second {
+				t.Errorf("HTTP server Shutdown took %v with a 2s context", d)
+			}
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		start := time.Now()
 		srv.Engine.Shutdown(ctx)
 		cancel()
-		if d := time.Since(start); d > 4*time.Second {
-			t.Errorf("Shutdown took %v with a 2s context", d)
+		if d := time.Since(start); d > 6*time.Second {
+			t.Errorf("engine Shutdown took %v with a 2s context", d)
 		}
 		done := make(chan struct{})
 		go func() { wg.Wait(); close(done) }()

@@ -16,6 +16,9 @@ import (
 // kernel closes finish asynchronously after a test's last action.
 const LeakWait = 5 * time.Second
 
+// leakWait is LeakWait, shortened by the helper's own test.
+var leakWait = LeakWait
+
 // CheckLeaks records the process's goroutine and open-fd counts and
 // registers a Cleanup that waits up to LeakWait for both to come back to
 // (or below) those counts, failing t with a goroutine dump and the extra
@@ -30,7 +33,7 @@ func CheckLeaks(t testing.TB) {
 	g0 := runtime.NumGoroutine()
 	fds0 := openFDs()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(LeakWait)
+		deadline := time.Now().Add(leakWait)
 		var g int
 		var fds map[string]string
 		for {
@@ -52,10 +55,10 @@ func CheckLeaks(t testing.TB) {
 		}
 		sort.Strings(extra)
 		if g > g0 {
-			t.Errorf("goroutine leak: %d at start, %d after %v\n%s", g0, g, LeakWait, goroutineDump())
+			t.Errorf("goroutine leak: %d at start, %d after %v\n%s", g0, g, leakWait, goroutineDump())
 		}
 		if len(fds) > len(fds0) {
-			t.Errorf("fd leak: %d at start, %d after %v; new: %s", len(fds0), len(fds), LeakWait, strings.Join(extra, ", "))
+			t.Errorf("fd leak: %d at start, %d after %v; new: %s", len(fds0), len(fds), leakWait, strings.Join(extra, ", "))
 		}
 	})
 }

@@ -38,8 +38,8 @@ type Config struct {
 	MaxSize int
 	// MinSize raises the smallest message (default: the 20-byte envelope).
 	MinSize int
-	// ReadBuffer, when set, shrinks every client's socket receive buffer so
-	// a stalled reader pushes back on the server sooner.
+	// ReadBuffer, when set, shrinks every slow reader's socket receive
+	// buffer so a stalled reader pushes back on the server sooner.
 	ReadBuffer int
 	// MaxFragments bounds the frames one message is cut into (default 8).
 	MaxFragments int
@@ -50,6 +50,12 @@ type Config struct {
 	// SlowStart is how long a slow reader waits before it reads at all, so
 	// the server's outgoing queues fill up while the client keeps sending.
 	SlowStart time.Duration
+	// Window, when set, bounds the bytes a connection has sent and not yet
+	// got back: the writer waits above it. Backends that cannot stop
+	// reading (netpoll) close a connection whose unread input passes
+	// poller.Config.MaxInput, so a pipelining client needs a window below
+	// that there; 0 means no bound (TCP alone pushes back).
+	Window int
 	// Seed makes a run reproducible.
 	Seed uint64
 	// Timeout bounds the whole run (default 2 minutes).
@@ -199,7 +205,7 @@ func Run(cfg Config) (Result, error) {
 				return
 			}
 			defer rc.Close()
-			if cfg.ReadBuffer > 0 {
+			if slow && cfg.ReadBuffer > 0 {
 				rc.Conn.(*net.TCPConn).SetReadBuffer(cfg.ReadBuffer)
 			}
 			rc.Conn.SetDeadline(deadline)
@@ -246,6 +252,7 @@ type connSoak struct {
 	// reader side
 	got   int64
 	pongs int64
+	acked atomic.Int64 // message bytes echoed and verified
 }
 
 // write sends every message, cut into random fragments with pings
@@ -258,6 +265,9 @@ func (cs *connSoak) write() error {
 	var ping [8]byte
 	for seq := 0; seq < cfg.Messages; seq++ {
 		msg = buildMessage(msg, cfg.Seed, cfg.MinSize, cfg.MaxSize, cs.id, seq)
+		if err := cs.waitWindow(len(msg)); err != nil {
+			return fmt.Errorf("seq %d: %w", seq, err)
+		}
 		nfrag := 1
 		if r.IntN(2) == 0 {
 			nfrag = 1 + r.IntN(cfg.MaxFragments)
@@ -293,6 +303,26 @@ func (cs *connSoak) write() error {
 		}
 	}
 	return nil
+}
+
+// waitWindow waits until sending n more bytes keeps the connection within
+// cfg.Window (a message larger than the window waits for an empty one).
+func (cs *connSoak) waitWindow(n int) error {
+	w := int64(cs.cfg.Window)
+	if w <= 0 {
+		return nil
+	}
+	deadline := time.Now().Add(cs.cfg.Timeout)
+	for {
+		out := cs.bytes - cs.acked.Load()
+		if out == 0 || out+int64(n) <= w {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d bytes not echoed for %v", out, cs.cfg.Timeout)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
 }
 
 // writeWire writes b whole or, now and then, in pieces with a pause
@@ -366,6 +396,7 @@ func (cs *connSoak) read() error {
 		}
 		seq++
 		cs.got++
+		cs.acked.Add(int64(len(assembled)))
 		if cs.slow && r.IntN(8) == 0 {
 			time.Sleep(time.Duration(1+r.IntN(int(cfg.SlowPause/time.Millisecond))) * time.Millisecond)
 		}
