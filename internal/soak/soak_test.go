@@ -8,7 +8,7 @@ import (
 )
 
 func soakConfig(t *testing.T, addr string) Config {
-	cfg := Config{Addr: addr, Conns: 4, Messages: 100, SlowEvery: 2, SlowPause: 30 * time.Millisecond, SlowStart: 500 * time.Millisecond, ReadBuffer: 32 << 10, Seed: *seed, Timeout: 2 * time.Minute}
+	cfg := Config{Addr: addr, Conns: 4, Messages: 100, SlowEvery: 2, SlowPause: 30 * time.Millisecond, SlowStart: 500 * time.Millisecond, ReadBuffer: 64 << 10, Seed: *seed, Timeout: 2 * time.Minute}
 	if *long {
 		cfg.Conns, cfg.Messages, cfg.SlowPause, cfg.SlowStart, cfg.Timeout = 32, 1500, 100*time.Millisecond, 2*time.Second, 25*time.Minute
 	}
