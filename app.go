@@ -52,9 +52,13 @@ type Endpoint struct {
 	Protocols []string
 	// CheckOrigin decides whether an Origin is accepted (false: 403). nil
 	// accepts a request without Origin or whose Origin host is its Host.
+	// With a CheckOrigin the handshake runs on a goroutine of its own,
+	// since the function may block.
 	CheckOrigin func(origin string) bool
 	// NotUpgrade answers requests on this path that are not WebSocket
-	// upgrades; nil answers 426 Upgrade Required.
+	// upgrades; nil answers 426 Upgrade Required. With a NotUpgrade the
+	// route's requests run on a goroutine of their own, since it may
+	// block.
 	NotUpgrade rhttp.Handler
 }
 
@@ -79,7 +83,16 @@ func (a *App) Endpoint(pattern string, e Endpoint) {
 	if e.Options.MessageHandler == nil && e.Options.Handler == nil && e.Channel == nil {
 		panic("rawws: endpoint " + pattern + " has no handler")
 	}
-	a.mux.Handle(pattern, newEndpoint(a.srv, e))
+	ep := newEndpoint(a.srv, e)
+	if e.CheckOrigin == nil && e.NotUpgrade == nil {
+		// Nothing of the user's that may block runs before the session
+		// exists (event handlers must not block anyway), so the handshake
+		// runs on the event loop: no goroutine, and no copy of the
+		// request head, per upgrade.
+		a.mux.HandleNonBlocking(pattern, ep)
+		return
+	}
+	a.mux.Handle(pattern, ep)
 }
 
 // newEndpoint wraps e's event handler so that its sessions enter and
@@ -101,8 +114,8 @@ func newEndpoint(srv *Server, e Endpoint) *endpoint {
 
 // endpoint serves one WebSocket route of a Server.
 type endpoint struct {
-	srv  *Server
-	e    Endpoint // Options hold the tracking wrappers
+	srv *Server
+	e   Endpoint // Options hold the tracking wrappers
 	// sopts is e.Options with defaults, shared read-only by every
 	// session of the endpoint.
 	sopts *Options

@@ -130,3 +130,8 @@ func (sc *fanout) finish() {
 
 // fanoutKeep bounds the scratch a pooled fanout keeps between broadcasts.
 const fanoutKeep = 1 << 16
+
+// Dropped is the session's drop counter: outgoing frames refused at a full
+// queue (Send, SendPrepared, Broadcast, Hub) plus frames discarded from its
+// queue when it closed. Server.Metrics sums the same counter.
+func (s *Session) Dropped() uint64 { return s.stats.drops.Load() }

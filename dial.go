@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"net"
 	nethttp "net/http"
 	"net/url"
 	"strings"
@@ -75,6 +76,11 @@ func pickEngine(e poller.Engine, backend string) (poller.Engine, error) {
 // Options.Client is implied.
 type DialOptions struct {
 	Options
+	// LocalAddr, when set, is the local address to dial from (a
+	// *net.TCPAddr, port usually 0). A load generator spreads connections
+	// over several source addresses (127.0.0.2, 127.0.0.3, ...) this way
+	// when one address runs out of ephemeral ports (about 28,000).
+	LocalAddr net.Addr
 	// Engine runs the connection; nil means Backend's shared engine, or
 	// DefaultEngine when Backend is empty too.
 	Engine  poller.Engine
@@ -159,7 +165,7 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Session, *Dial
 		sess:   newSession(so),
 		result: make(chan error, 1),
 	}
-	c, err := eng.Dial(ctx, "tcp", addr, hs)
+	c, err := dialConn(ctx, eng, addr, opts.LocalAddr, hs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rawws: dial %s: %w", addr, err)
 	}
@@ -290,4 +296,23 @@ func hasToken(v, token string) bool {
 		}
 	}
 	return false
+}
+
+// dialConn connects to addr on eng, from local when it is set (dialled by
+// net.Dialer, then adopted: the poller interface has no local address).
+func dialConn(ctx context.Context, eng poller.Engine, addr string, local net.Addr, h poller.Handler) (poller.Conn, error) {
+	if local == nil {
+		return eng.Dial(ctx, "tcp", addr, h)
+	}
+	d := net.Dialer{LocalAddr: local}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c, err := eng.Adopt(nc, nil, h)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
 }

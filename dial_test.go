@@ -231,3 +231,33 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// DialOptions.LocalAddr picks the source address: the server sees the
+// connection come from 127.0.0.2 (all of 127.0.0.0/8 is loopback on Linux).
+func TestDialFromLocalAddr(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		seen := make(chan string, 1)
+		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: MessageFuncs{
+			Open: func(s *Session) { seen <- s.Conn().RemoteAddr().String() },
+			Message: func(s *Session, op frame.Opcode, p []byte) {
+				s.WriteMessage(context.Background(), op, p)
+			},
+		}}})
+		ctx := ctx5(t)
+		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}
+		s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, LocalAddr: local})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(errors.New("test over"))
+		if got := <-seen; !strings.HasPrefix(got, "127.0.0.2:") {
+			t.Fatalf("server saw the client at %s, want 127.0.0.2", got)
+		}
+		if err := s.SendText(ctx, "from .2"); err != nil {
+			t.Fatal(err)
+		}
+		if f := recvFrame(t, s); string(f.Payload) != "from .2" {
+			t.Fatalf("echo %q", f.Payload)
+		}
+	})
+}

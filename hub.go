@@ -64,7 +64,12 @@ type Publisher interface {
 // HubOptions.Upstream calls Subscribe the first time a topic gets a local
 // subscriber and the returned cancel once the topic has none, never both
 // at once for one topic; the bridge calls dst.Publish for every message the
-// broker delivers on topic, from any goroutine.
+// broker delivers on topic, from any goroutine. Subscribe and cancel run
+// on the goroutine of the Hub call that changed the topic's subscribers,
+// which may be an event loop (Subscribe from OnOpen; the automatic leave
+// when a connection ends runs in OnClose): they must not block for long,
+// so a bridge whose broker client blocks should subscribe asynchronously
+// and return at once.
 //
 // Bridging to a broker, with a NATS-like client as the example (rawws
 // depends on no broker):
@@ -93,8 +98,8 @@ type Publisher interface {
 //	bridge.Publish("prices", op, payload) // publish to the broker, not the hub
 //
 // Every server's hub then receives each message once from the broker and
-// fans it out locally, encoded once. Publish to the bridge rather than to
-// the hub, or local subscribers would get the message twice. Order per
+// fans it out locally, encoded once. Publish to the bridge, not to the
+// hub: Hub.Publish reaches this server's subscribers only. Order per
 // subscriber is what the broker gives per subject, since the bridge's
 // deliveries go through Hub.Publish.
 type Subscriber interface {

@@ -317,10 +317,13 @@ func testStalled(t *testing.T, eng poller.Engine, policy SlowPolicy, writers, to
 		CloseTimeout:   200 * time.Millisecond,
 	}})
 	var clients []*rawClient
+	var sessions []*Session
 	for i := 0; i < readers+stalled; i++ {
 		c := dialRaw(t, srv.Addr)
 		clients = append(clients, c)
-		if err := hub.Subscribe("t", srv.next(t)); err != nil {
+		s := srv.next(t)
+		sessions = append(sessions, s)
+		if err := hub.Subscribe("t", s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -409,6 +412,16 @@ func testStalled(t *testing.T, eng poller.Engine, policy SlowPolicy, writers, to
 		}
 		if n := hub.Subscribers("t"); n != readers+stalled {
 			t.Fatalf("%d subscribers left, want all %d", n, readers+stalled)
+		}
+		var drops uint64
+		for i, s := range sessions {
+			if d := s.Dropped(); (d > 0) != (i >= readers) {
+				t.Fatalf("session %d (stalled %v) dropped %d", i, i >= readers, d)
+			}
+			drops += s.Dropped()
+		}
+		if drops != st.Dropped {
+			t.Fatalf("sessions dropped %d in all, hub counted %d", drops, st.Dropped)
 		}
 	case SlowClose:
 		if st.Closed != stalled {

@@ -37,8 +37,10 @@ var ErrPreparedReleased = errors.New("rawws: prepared frame used after Release")
 // prepared frame is compressed once per compression level, on first use by
 // a session that compresses without context takeover (server sessions with
 // Compression.ServerNoContextTakeover, or a small negotiated window), and
-// that compressed form is shared by every such session like the plain one.
-// Sessions with context takeover get the plain frame (RSV1 clear), which
+// that compressed form is shared by every such session like the plain one
+// (should that session's compressor be busy with its own Send at that
+// instant, this one delivery goes out plain rather than wait). Sessions
+// with context takeover get the plain frame (RSV1 clear), which
 // RFC 7692 allows and which leaves their compressor's window untouched:
 // compressing for them would cost one compression per session.
 //

@@ -194,15 +194,29 @@ func (s *Session) enqueueControl(op frame.Opcode, payload []byte) bool {
 // Flush returns once every frame queued before the call has been written to
 // the socket (not that the peer received it), or when ctx ends (ctx.Err).
 // Once the session is closed it waits for the writer to finish and returns
-// nil. It blocks the calling goroutine; never call it from an event
-// callback.
+// nil, unless bytes the connection still held were lost (the peer reset
+// it with a backlog): then it returns the connection's error, so a loss is
+// never reported as a flush. It blocks the calling goroutine; never call
+// it from an event callback.
 func (s *Session) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	target := s.enqSeq
 	for {
 		if s.closed {
 			if !s.writing {
+				c := s.conn
 				s.mu.Unlock()
+				if c == nil {
+					return nil
+				}
+				// After a clean close the connection's Flush is nil; after a
+				// reset that dropped queued bytes it is an error.
+				if err := c.Flush(ctx); err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					return fmt.Errorf("rawws: flush: %w", err)
+				}
 				return nil
 			}
 		} else if s.wrSeq >= target && s.conn != nil {

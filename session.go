@@ -264,6 +264,11 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 			err = fmt.Errorf("rawws: connection closed inside a frame or message: %w", io.ErrUnexpectedEOF)
 		}
 	}
+	if err == nil && len(s.q) > 0 {
+		// The peer closed while frames still waited for the socket: they
+		// are lost, which is no orderly end.
+		err = fmt.Errorf("rawws: connection closed with %d frames unsent: %w", len(s.q), ErrClosed)
+	}
 	if s.err == nil {
 		s.err = err
 	}

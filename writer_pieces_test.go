@@ -3,6 +3,8 @@ package rawws
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,12 +13,19 @@ import (
 )
 
 // A frame larger than the engine's output cap (Config.MaxOutput) goes out
-// whole, in pieces, in order with the frames around it, in event mode (the
-// write starts on the loop and must not block it) and channel mode. Before,
-// the refused Writev closed the connection without a Close frame.
+// whole and in order with the frames around it, also while the connection
+// already holds a backlog (so the engine cannot admit it in one write): the
+// writer cuts the batch into pieces and waits for the socket between them.
+// This runs in event mode (the write starts on the loop, which must not
+// block) and in channel mode.
 func TestFrameLargerThanMaxOutput(t *testing.T) {
 	const maxOut = 64 << 10
 	big := bytes.Repeat([]byte("0123456789abcdef"), (256<<10)/16)
+	var frames [][]byte
+	for i := 0; i < 300; i++ { // 300 KiB of backlog before the big frame
+		frames = append(frames, bytes.Repeat([]byte{byte(i)}, 1024))
+	}
+	frames = append(frames, big, []byte("after"))
 	for _, name := range testBackends(t) {
 		for _, event := range []bool{false, true} {
 			mode := map[bool]string{false: "channel", true: "event"}[event]
@@ -26,36 +35,110 @@ func TestFrameLargerThanMaxOutput(t *testing.T) {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { eng.Close() })
-				opts := Options{}
+				opts := Options{OutgoingBytes: 4 << 10, OutgoingFrames: 1024}
 				if event {
 					opts.Handler = HandlerFuncs{}
 				}
 				srv := startServer(t, eng, UpgradeOptions{Options: opts})
 				c := dialRaw(t, srv.Addr)
 				s := srv.next(t)
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
-				for _, p := range [][]byte{[]byte("before"), big, []byte("after")} {
-					if err := s.SendBinary(ctx, p); err != nil {
-						t.Fatal(err)
+				sent := make(chan error, 1)
+				go func() {
+					for _, p := range frames {
+						err := s.SendBinary(ctx, p)
+						// Event mode never blocks: at the queue's cap it refuses,
+						// and the application retries.
+						for errors.Is(err, ErrQueueFull) && ctx.Err() == nil {
+							time.Sleep(time.Millisecond)
+							err = s.SendBinary(ctx, p)
+						}
+						if err != nil {
+							sent <- err
+							return
+						}
 					}
-				}
-				for _, want := range [][]byte{[]byte("before"), big, []byte("after")} {
+					sent <- s.Flush(ctx)
+				}()
+				time.Sleep(100 * time.Millisecond) // the client reads nothing yet: a backlog builds
+				for i, want := range frames {
 					h, p, err := c.readFrame(10 * time.Second)
 					if err != nil {
-						t.Fatalf("reading the %d-byte frame: %v (session: %v)", len(want), err, s.Err())
+						t.Fatalf("frame %d (%d bytes): %v (session: %v)", i, len(want), err, s.Err())
 					}
 					if !h.Fin || h.Opcode != frame.OpBinary || !bytes.Equal(p, want) {
-						t.Fatalf("got %v fin=%v %d bytes, want the %d-byte frame", h.Opcode, h.Fin, len(p), len(want))
+						t.Fatalf("frame %d: got %v fin=%v %d bytes, want %d bytes", i, h.Opcode, h.Fin, len(p), len(want))
 					}
 				}
-				if err := s.Flush(ctx); err != nil {
-					t.Fatal(err)
+				if err := <-sent; err != nil {
+					t.Fatal(fmt.Errorf("sending: %w", err))
 				}
 				if s.Err() != nil {
 					t.Fatalf("session failed: %v", s.Err())
 				}
 			})
 		}
+	}
+}
+
+// capConn refuses, like a backend at Config.MaxOutput, any write larger
+// than limit, queueing nothing of it.
+type capConn struct {
+	*fakeConn
+	limit   int
+	refused int
+}
+
+func (c *capConn) Write(b []byte) (int, error) { return c.Writev([][]byte{b}) }
+func (c *capConn) Writev(bufs [][]byte) (int, error) {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	if n > c.limit {
+		c.mu.Lock()
+		c.refused++
+		c.mu.Unlock()
+		return 0, fmt.Errorf("cap %d: %w", c.limit, poller.ErrOutputLimit)
+	}
+	return c.fakeConn.Writev(bufs)
+}
+
+// The piece-writer itself: a connection that refuses every write above
+// 64 KiB still receives a 1 MiB frame, byte-exact and between its
+// neighbours, once the writer has halved its pieces down to the cap.
+func TestWriterHalvesPiecesUnderTheCap(t *testing.T) {
+	for _, event := range []bool{false, true} {
+		t.Run(map[bool]string{false: "channel", true: "event"}[event], func(t *testing.T) {
+			cc := &capConn{fakeConn: &fakeConn{record: true}, limit: 64 << 10}
+			opts := Options{}
+			if event {
+				opts.Handler = HandlerFuncs{}
+			}
+			s := newSession(opts)
+			s.attach(cc)
+			big := bytes.Repeat([]byte("0123456789abcdef"), (1<<20)/16)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for _, p := range [][]byte{[]byte("before"), big, []byte("after")} {
+				if err := s.SendBinary(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := parseFrames(t, cc.output())
+			if len(got) != 3 || string(got[0].Payload) != "before" || !bytes.Equal(got[1].Payload, big) || string(got[2].Payload) != "after" {
+				t.Fatalf("got %d frames", len(got))
+			}
+			if cc.refused == 0 {
+				t.Fatal("the cap was never hit: the test does not exercise the piece writer")
+			}
+			if s.Err() != nil {
+				t.Fatalf("session failed: %v", s.Err())
+			}
+		})
 	}
 }

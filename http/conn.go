@@ -77,6 +77,9 @@ func recycle(ex *exchange) {
 	if cap(ex.w.body) > 64<<10 {
 		ex.w.body = nil
 	}
+	if cap(ex.w.headBuf) > 64<<10 {
+		ex.w.headBuf = nil
+	}
 	exPool.Put(ex)
 }
 
@@ -341,7 +344,11 @@ func (h *hconn) dispatch(ex *exchange, head []byte, queued bool) {
 	if inline {
 		ex.inline = true
 		h.srv.serve(ex)
+		hijacked := ex.w.hijackOK != nil
 		h.finish(ex)
+		if hijacked {
+			recycle(ex)
+		}
 		return
 	}
 	if head != nil {
@@ -356,8 +363,18 @@ func (h *hconn) dispatch(ex *exchange, head []byte, queued bool) {
 
 func (h *hconn) runAsync(ex *exchange) {
 	h.srv.serve(ex)
+	// Read before finish: once finished, a flusher may recycle ex. A
+	// hijacked exchange is recycled here instead, when its handler has
+	// returned: the queue let go of it at the hand-off (or when the
+	// hijack failed), Hijack returned only after that, and r and w are
+	// valid only during ServeHTTP, so nothing else holds it. Every upgrade
+	// would otherwise leave an exchange and its buffers to the collector.
+	hijacked := ex.w.hijackOK != nil
 	h.finish(ex)
 	h.flush()
+	if hijacked {
+		recycle(ex)
+	}
 }
 
 // finish records the handler's response as complete.
@@ -469,7 +486,8 @@ func (h *hconn) flush() {
 					hijack = ex
 					continue
 				}
-				// Never recycled: the hijacking handler still holds it.
+				// The hijacking handler still holds it; it is recycled
+				// when the handler returns.
 				ex.w.hijackErr = ErrConnClosed
 				close(ex.w.hijackOK)
 				continue
@@ -554,8 +572,8 @@ func (h *hconn) handoff(ex *exchange) {
 	if ch := ex.w.hijackOK; ch != nil {
 		close(ch)
 	}
-	// The exchange is not recycled: a hijacking handler may still hold
-	// its writer; the garbage collector takes it.
+	// The exchange is recycled (runAsync, dispatch) once the hijacking
+	// handler returned: it may still hold its writer until then.
 }
 
 // onTimer enforces ReadHeaderTimeout and IdleTimeout: one wheel timer per

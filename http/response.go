@@ -120,13 +120,14 @@ type ResponseWriter struct {
 	hijackOK   chan struct{}
 	hijackErr  error
 	rawHead    []byte // complete head set by UpgradeWebSocket
+	headBuf    []byte // rawHead's reusable storage, kept across exchanges
 }
 
 func (w *ResponseWriter) reset() {
 	b := w.body[:0]
 	hf := w.header.fields[:0]
 	clear(w.header.fields)
-	*w = ResponseWriter{body: b, header: ResponseHeader{fields: hf}, status: 200, declared: -1}
+	*w = ResponseWriter{body: b, header: ResponseHeader{fields: hf}, status: 200, declared: -1, headBuf: w.headBuf[:0]}
 }
 
 // Header returns the response's header fields; changes after the first

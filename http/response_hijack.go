@@ -72,6 +72,10 @@ func UpgradeWebSocket(w *ResponseWriter, r *Request, protocols []string, checkOr
 	}
 	proto := ChooseSubprotocol(r.Header.Join("Sec-WebSocket-Protocol"), protocols)
 	w.status = 101
-	w.rawHead = AppendSwitchingProtocols(make([]byte, 0, 256), UpgradeResponse{Key: key, Protocol: proto, Header: extra})
+	if cap(w.headBuf) < 256 {
+		w.headBuf = make([]byte, 0, 256)
+	}
+	w.headBuf = AppendSwitchingProtocols(w.headBuf[:0], UpgradeResponse{Key: key, Protocol: proto, Header: extra})
+	w.rawHead = w.headBuf
 	return w.Hijack(newHandler(proto))
 }

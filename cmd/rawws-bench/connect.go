@@ -9,9 +9,9 @@ import (
 	"github.com/rawws/rawws"
 )
 
-// maxConnectAttempts bounds the connect scenario: each closed client
-// connection leaves a port in TIME_WAIT, and one source address has about
-// 28,000 ephemeral ports.
+// maxConnectAttempts bounds the connect scenario per source address: each
+// closed client connection leaves a port in TIME_WAIT, and one source
+// address has about 28,000 ephemeral ports.
 const maxConnectAttempts = 20000
 
 // runConnect opens and closes connections with c.ramp workers for
@@ -28,10 +28,14 @@ func runConnect(ctx context.Context, c config) (report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(end) && ctx.Err() == nil && attempts.Add(1) <= maxConnectAttempts {
+			for time.Now().Before(end) && ctx.Err() == nil {
+				n := attempts.Add(1)
+				if n > maxConnectAttempts*int64(c.sources) {
+					break
+				}
 				t := time.Now()
 				dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				s, _, err := rawws.Dial(dctx, c.url, rawws.DialOptions{Backend: c.backend,
+				s, _, err := rawws.Dial(dctx, c.url, rawws.DialOptions{Backend: c.backend, LocalAddr: c.localAddr(int(n)),
 					Options: rawws.Options{MessageHandler: rawws.MessageFuncs{}}})
 				cancel()
 				if err != nil {
@@ -72,7 +76,7 @@ wait:
 	r.MsgsPerSec = r.ConnsPerSec
 	cpu.stop(&r)
 	r.fill(&l.hist)
-	if attempts.Load() > maxConnectAttempts {
+	if attempts.Load() > maxConnectAttempts*int64(c.sources) {
 		r.Note = "stopped at the attempt cap"
 	}
 	return r, nil

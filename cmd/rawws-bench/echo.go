@@ -97,8 +97,9 @@ func connectAll(ctx context.Context, c config, p progress, what string, handler 
 				}
 				dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				s, _, err := rawws.Dial(dctx, c.url, rawws.DialOptions{
-					Backend: c.backend,
-					Options: rawws.Options{MessageHandler: handler(i), MaxMessageSize: 64 << 20},
+					Backend:   c.backend,
+					LocalAddr: c.localAddr(i),
+					Options:   rawws.Options{MessageHandler: handler(i), MaxMessageSize: 64 << 20},
 				})
 				cancel()
 				if err != nil {

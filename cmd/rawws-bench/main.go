@@ -10,6 +10,9 @@
 //	         server's RSS growth per connection (5 s after connecting).
 //	connect  open and close connections for -duration; connections/s.
 //	http     keep-alive GETs of -path on N connections, -pipeline deep.
+//	broadcast  N clients on the server's /broadcast path; one publishes,
+//	         the next message goes when all N have the last one; deliveries/s,
+//	         delivery latency, and the time to reach all.
 //
 // Output: a live progress line on stderr, then a table on stdout, or one
 // JSON object per scenario with -json (the form bench/cmd/compare reads).
@@ -19,6 +22,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -43,12 +47,23 @@ type config struct {
 	settle    time.Duration
 	jsonOut   bool
 	quiet     bool
+	// sources > 1 spreads connections over 127.0.0.1 .. 127.0.0.sources,
+	// for more than one address's ~28,000 ephemeral ports.
+	sources int
+}
+
+// localAddr is the source address of connection i (nil: the kernel picks).
+func (c *config) localAddr(i int) net.Addr {
+	if c.sources <= 1 {
+		return nil
+	}
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%c.sources))}
 }
 
 func main() {
 	var c config
 	flag.StringVar(&c.url, "url", "ws://127.0.0.1:9001/", "server URL (ws:// for WebSocket scenarios; its host for http)")
-	flag.StringVar(&c.scenario, "scenario", "echo", "echo, idle, connect or http; several comma-separated run in turn")
+	flag.StringVar(&c.scenario, "scenario", "echo", "echo, idle, connect, http or broadcast; several comma-separated run in turn")
 	flag.IntVar(&c.conns, "conns", 1000, "connections")
 	flag.IntVar(&c.size, "size", 64, "echo payload bytes; several comma-separated run in turn (e.g. 64,4096)")
 	flag.IntVar(&c.inflight, "inflight", 1, "messages in flight per connection (echo) ")
@@ -62,6 +77,7 @@ func main() {
 	flag.DurationVar(&c.settle, "settle", 5*time.Second, "idle: wait after connecting before reading the server's RSS")
 	flag.BoolVar(&c.jsonOut, "json", false, "print one JSON object per scenario instead of the table")
 	flag.BoolVar(&c.quiet, "quiet", false, "no progress line")
+	flag.IntVar(&c.sources, "source-addrs", 1, "dial from 127.0.0.1..127.0.0.N (loopback servers only), for more connections than one address has ports")
 	sizes := flag.String("sizes", "", "alias of -size with a list")
 	flag.Parse()
 
@@ -138,6 +154,12 @@ func validate(c *config) error {
 	if c.ramp < 1 {
 		c.ramp = 1
 	}
+	if c.sources < 1 || c.sources > 254 {
+		return fmt.Errorf("-source-addrs %d out of range 1..254", c.sources)
+	}
+	if host := u.Hostname(); c.sources > 1 && !strings.HasPrefix(host, "127.") && host != "localhost" {
+		return fmt.Errorf("-source-addrs needs a loopback server, not %s", host)
+	}
 	return nil
 }
 
@@ -154,6 +176,8 @@ func run(c config) (report, error) {
 		return runConnect(ctx, c)
 	case "http":
 		return runHTTP(ctx, c)
+	case "broadcast":
+		return runBroadcast(ctx, c)
 	}
 	return report{}, fmt.Errorf("unknown scenario %q", c.scenario)
 }

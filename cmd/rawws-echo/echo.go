@@ -40,7 +40,8 @@ type config struct {
 const maxBody = 64 << 20
 
 // newServer builds the echo server on rawws's own HTTP server: a WebSocket
-// upgrade on any path echoes messages (/raw echoes raw frames), and plain
+// upgrade on any path echoes messages (/raw echoes raw frames, /broadcast
+// sends each message to every client of that path), and plain
 // HTTP requests go to httpRoutes, /debug/vars (expvar, with the "rawws"
 // counters) and, with -pprof, /debug/pprof/.
 func newServer(cfg config) (*rawws.Server, error) {
@@ -52,7 +53,22 @@ func newServer(cfg config) (*rawws.Server, error) {
 		plain.Handle("/debug/pprof/symbol", rhttp.FromNetHTTP(nethttp.HandlerFunc(pprof.Symbol)))
 		plain.Handle("/debug/pprof/trace", rhttp.FromNetHTTP(nethttp.HandlerFunc(pprof.Trace)))
 	}
+	// /broadcast: every message a client sends goes to every client of the
+	// path (the sender included), encoded once; a subscriber that does not
+	// keep up loses messages rather than holding the others.
+	hub := rawws.NewHub(rawws.HubOptions{SlowPolicy: rawws.SlowDrop, Writers: 2})
+	fanout := rawws.MessageFuncs{
+		Open: func(s *rawws.Session) { hub.Subscribe("broadcast", s) },
+		Message: func(s *rawws.Session, op frame.Opcode, p []byte) {
+			hub.Publish("broadcast", op, p)
+		},
+	}
 	module := func(app *rawws.App) {
+		app.Endpoint("/broadcast", rawws.Endpoint{
+			Options:     rawws.Options{MessageHandler: fanout, MaxMessageSize: cfg.maxMessage},
+			CheckOrigin: anyOrigin,
+			NotUpgrade:  plain,
+		})
 		// /raw stays without the extension: echoing a compressed frame as
 		// it came is only right when neither side keeps context.
 		app.Endpoint("/raw", rawws.Endpoint{

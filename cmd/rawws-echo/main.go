@@ -1,7 +1,8 @@
 // Command rawws-echo is a WebSocket and HTTP echo server on rawws's own
 // engine and HTTP/1.1 server. A WebSocket upgrade on any path echoes
 // messages (text and binary, each with its opcode); /raw echoes raw frames
-// as they come. Plain HTTP: GET /healthz, POST /echo, GET /bytes/N (with
+// as they come; /broadcast publishes each message to every client of that
+// path. Plain HTTP: GET /healthz, POST /echo, GET /bytes/N (with
 // Range), POST /multipart and GET /debug/vars (expvar, with the "rawws"
 // counters). It prints exactly one line, "listening on ADDR", once it
 // accepts connections, and drains gracefully on SIGINT or SIGTERM (Close

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,10 @@ import (
 	nethttp "net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/rawws/rawws"
+	"github.com/rawws/rawws/frame"
 )
 
 func httpBase(t *testing.T, backend string) string {
@@ -153,5 +158,53 @@ func TestMultipartSummary(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 {
 		t.Fatalf("non-multipart body: status %d, want 400", resp.StatusCode)
+	}
+}
+
+// A message sent on /broadcast reaches every client of the path, the sender
+// included, unaltered.
+func TestBroadcastPath(t *testing.T) {
+	base := startEcho(t, "std")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []chan string
+	var sessions []*rawws.Session
+	for i := 0; i < 5; i++ {
+		ch := make(chan string, 4)
+		s, _, err := rawws.Dial(ctx, base+"/broadcast", rawws.DialOptions{Backend: "std",
+			Options: rawws.Options{MessageHandler: rawws.MessageFuncs{
+				Message: func(s *rawws.Session, op frame.Opcode, p []byte) { ch <- string(p) },
+			}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(nil)
+		got, sessions = append(got, ch), append(sessions, s)
+	}
+	// Subscription happens in the server's OnOpen, which may trail our
+	// handshake by a moment: send until the first copy arrives.
+	deadline := time.After(5 * time.Second)
+	for sent := false; !sent; {
+		sessions[0].SendText(ctx, "hello all")
+		select {
+		case m := <-got[4]:
+			if m != "hello all" {
+				t.Fatalf("got %q", m)
+			}
+			sent = true
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no broadcast arrived")
+		}
+	}
+	for i, ch := range got[:4] {
+		select {
+		case m := <-ch:
+			if m != "hello all" {
+				t.Fatalf("client %d got %q", i, m)
+			}
+		case <-deadline:
+			t.Fatalf("client %d got nothing", i)
+		}
 	}
 }

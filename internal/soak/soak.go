@@ -65,7 +65,7 @@ type Config struct {
 // Result is what a run moved.
 type Result struct {
 	Messages  int64 // messages echoed and verified
-	Bytes     int64 // payload bytes sent (the same again came back)
+	Bytes     int64 // payload bytes sent (as much came back when no error)
 	Frames    int64 // data frames sent (fragments)
 	Pings     int64 // pings interleaved between fragments (pongs verified)
 	Partial   int64 // frames written in several pieces
@@ -210,6 +210,13 @@ func Run(cfg Config) (Result, error) {
 			}
 			rc.Conn.SetDeadline(deadline)
 			cs := &connSoak{cfg: &cfg, id: id, rc: rc, slow: slow}
+			defer func() {
+				msgs.Add(cs.got)
+				byts.Add(cs.bytes)
+				frames.Add(cs.frames)
+				pings.Add(cs.pings)
+				partial.Add(cs.partial)
+			}()
 			readErr := make(chan error, 1)
 			go func() { readErr <- cs.read() }()
 			werr := cs.write()
@@ -227,11 +234,6 @@ func Run(cfg Config) (Result, error) {
 			if err := cs.closeHandshake(); err != nil {
 				fail(id, "close: %v", err)
 			}
-			msgs.Add(cs.got)
-			byts.Add(cs.bytes)
-			frames.Add(cs.frames)
-			pings.Add(cs.pings)
-			partial.Add(cs.partial)
 		}(i)
 	}
 	wg.Wait()
