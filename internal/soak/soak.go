@@ -16,9 +16,10 @@ import (
 )
 
 // Message layout: seq (8 bytes, big endian) | connection id (8) | body |
-// CRC-32C of everything before (4). The body and its length are a pure
-// function of (seed, conn, seq), so the reader recomputes exactly what it
-// must receive.
+// CRC-32C of everything before (4), or nothing at all when the size drawn
+// is below that envelope (empty messages are checked by their place in the
+// stream). The body and its length are a pure function of (seed, conn,
+// seq), so the reader recomputes exactly what it must receive.
 const (
 	msgHeader  = 16
 	msgTrailer = 4
@@ -34,9 +35,10 @@ type Config struct {
 	// Conns connections each send Messages messages.
 	Conns, Messages int
 	// MaxSize bounds a message (default 1 MiB); sizes are skewed small:
-	// the bit length is uniform, then the value uniform below it.
+	// the bit length is uniform, then the value uniform below it. Sizes
+	// below the 20-byte envelope are sent as empty messages.
 	MaxSize int
-	// MinSize raises the smallest message (default: the 20-byte envelope).
+	// MinSize raises the smallest message size drawn (default 0).
 	MinSize int
 	// ReadBuffer, when set, shrinks every slow reader's socket receive
 	// buffer so a stalled reader pushes back on the server sooner.
@@ -119,7 +121,12 @@ func buildMessage(buf []byte, seed uint64, minSize, maxSize, conn, seq int) []by
 	if bitsLen > 0 {
 		size = r.IntN(1 << bitsLen)
 	}
-	size = min(max(size, minSize, msgMin), maxSize)
+	size = min(max(size, minSize), maxSize)
+	if size < msgMin {
+		// Too small for the envelope: an empty message, checked by its
+		// position in the stream (the messages around it carry seqs).
+		return buf[:0]
+	}
 	if cap(buf) < size {
 		buf = make([]byte, size)
 	}
@@ -129,6 +136,14 @@ func buildMessage(buf []byte, seed uint64, minSize, maxSize, conn, seq int) []by
 	g.Read(buf[msgHeader : size-msgTrailer])
 	binary.BigEndian.PutUint32(buf[size-msgTrailer:], crc32.Checksum(buf[:size-msgTrailer], castagnoli))
 	return buf
+}
+
+// describe names the seq and conn a message claims, for failure messages.
+func describe(m []byte) string {
+	if len(m) < msgMin {
+		return "no envelope"
+	}
+	return fmt.Sprintf("claiming conn %d seq %d", binary.BigEndian.Uint64(m[8:]), binary.BigEndian.Uint64(m))
 }
 
 func bitLen(n int) int {
@@ -143,8 +158,16 @@ func bitLen(n int) int {
 // checkMessage verifies that got is exactly message (conn, seq), using
 // scratch for the expected bytes; it says what differs.
 func checkMessage(got, scratch []byte, seed uint64, minSize, maxSize, conn, seq int) ([]byte, error) {
-	if len(got) < msgMin {
-		return scratch, fmt.Errorf("message of %d bytes, shorter than the %d-byte envelope", len(got), msgMin)
+	scratch = buildMessage(scratch, seed, minSize, maxSize, conn, seq)
+	switch {
+	case len(scratch) == 0 && len(got) == 0:
+		return scratch, nil
+	case len(scratch) == 0:
+		return scratch, fmt.Errorf("seq %d was sent empty, a %d-byte message came back in its place (%s)", seq, len(got), describe(got))
+	case len(got) == 0:
+		return scratch, fmt.Errorf("an empty message came back where seq %d (%d bytes) was expected", seq, len(scratch))
+	case len(got) < msgMin:
+		return scratch, fmt.Errorf("message of %d bytes, shorter than the %d-byte envelope, where seq %d was expected", len(got), msgMin, seq)
 	}
 	gotSeq := int(binary.BigEndian.Uint64(got))
 	gotConn := int(binary.BigEndian.Uint64(got[8:]))
@@ -161,7 +184,6 @@ func checkMessage(got, scratch []byte, seed uint64, minSize, maxSize, conn, seq 
 	case gotSeq > seq:
 		return scratch, fmt.Errorf("seq %d arrived while %d was expected: %d message(s) lost", gotSeq, seq, gotSeq-seq)
 	}
-	scratch = buildMessage(scratch, seed, minSize, maxSize, conn, seq)
 	if !bytes.Equal(got, scratch) {
 		return scratch, fmt.Errorf("seq %d: %d bytes came back, %d were sent, or the content differs", seq, len(got), len(scratch))
 	}
