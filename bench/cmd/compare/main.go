@@ -61,6 +61,7 @@ func main() {
 	out := flag.String("out", "RESULTS-echo.md", "markdown file for the table (relative to the bench module)")
 	svg := flag.String("svg", "echo.svg", "SVG chart file")
 	only := flag.String("servers", "", "comma-separated subset of servers")
+	onlySc := flag.String("scenarios", "", "run only the scenarios whose name contains this (e.g. idle, \"64 B\")")
 	flag.Parse()
 
 	peerBin, err := os.MkdirTemp("", "rawws-peers")
@@ -93,6 +94,9 @@ func main() {
 			[]string{"-scenario", "idle", "-conns", fmt.Sprint(*idleConns), "-duration", "5s"}})
 	}
 
+	if *onlySc != "" {
+		scenarios = slices.DeleteFunc(scenarios, func(sc scenario) bool { return !strings.Contains(sc.Name, *onlySc) })
+	}
 	results := map[string]map[string][]result{} // scenario → server → runs
 	for round := 1; round <= *repeat; round++ {
 		for _, sc := range scenarios {
