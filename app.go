@@ -78,7 +78,10 @@ func (a *App) Channel(pattern string, fn func(*Session)) {
 }
 
 // Endpoint routes pattern to the WebSocket endpoint e. It panics when e
-// has no handler (no MessageHandler, Handler or Channel).
+// has no handler (no MessageHandler, Handler or Channel). The handshake
+// runs on the connection's event loop (no goroutine per upgrade), so the
+// handler's OnOpen runs there too, as its other callbacks do; with
+// CheckOrigin or NotUpgrade set, which may block, it runs on a goroutine.
 func (a *App) Endpoint(pattern string, e Endpoint) {
 	if e.Options.MessageHandler == nil && e.Options.Handler == nil && e.Channel == nil {
 		panic("rawws: endpoint " + pattern + " has no handler")

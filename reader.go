@@ -56,7 +56,7 @@ func (s *Session) read(b []byte) int {
 			chunk = chunk[:rem]
 		}
 		if s.hdr.Masked {
-			s.maskPos = Mask(s.hdr.Key, s.maskPos, chunk)
+			s.maskPos = uint8(Mask(s.hdr.Key, int(s.maskPos), chunk) & 3)
 		}
 		n += len(chunk)
 		first := s.got == 0

@@ -53,6 +53,7 @@ type Session struct {
 
 	// Small fields together, so padding does not grow the struct.
 	inFrame  bool
+	maskPos  uint8 // reader: the key position, 0-3 (Mask's pos)
 	masking  atomic.Bool
 	autoPong atomic.Bool
 	readDead atomic.Bool // input after a fatal error or a close is discarded
@@ -69,18 +70,15 @@ type Session struct {
 	doneCh chan struct{}
 
 	// Reader state: touched only from the loop's callbacks.
-	conn    poller.Conn
-	parser  frame.Parser
-	hdr     frame.Header
-	got     int64
-	maskPos int
-	fbuf    []byte // payload of a frame that arrived in pieces
-	msg     msgState
-	pmd     *pmd // permessage-deflate, when negotiated (set before attach)
+	conn   poller.Conn
+	parser frame.Parser
+	hdr    frame.Header
+	got    int64
+	fbuf   []byte // payload of a frame that arrived in pieces
+	msg    msgState
+	pmd    *pmd // permessage-deflate, when negotiated (set before attach)
 
-	ch       *chanState // channel mode only; nil in the event modes
-	outOnce  sync.Once
-	outgoing chan frame.Frame
+	ch *chanState // channel mode only; nil in the event modes
 
 	// Writer state, guarded by mu.
 	mu          sync.Mutex
@@ -95,13 +93,28 @@ type Session struct {
 	closed      bool   // OnClose ran
 	enqSeq      uint64 // frames ever accepted
 	wrSeq       uint64 // frames ever handed to the connection
-	wake        chan struct{}
-	err         error // why the session ended (first cause wins)
-	closeTimer  poller.Timer
+	err         error  // why the session ended (first cause wins)
+	cold        *sessionCold
 	iov         [][]byte // writer's scratch, owned by whoever is writing
 	hdrs        []byte
 	maskBufs    []*[]byte
-	onWriteIdle func() // test hook
+}
+
+// sessionCold is the writer-side state few sessions ever use, made on
+// first use (coldLocked) so an idle session does not carry it. Guarded by
+// Session.mu.
+type sessionCold struct {
+	outgoing   chan frame.Frame // Outgoing's channel, once asked for
+	wake       chan struct{}    // closed at the writer's next progress
+	closeTimer poller.Timer     // bounds a closing session's linger
+}
+
+// coldLocked returns the session's cold state, making it. mu is held.
+func (s *Session) coldLocked() *sessionCold {
+	if s.cold == nil {
+		s.cold = &sessionCold{}
+	}
+	return s.cold
 }
 
 // chanState is the channel-mode delivery state, apart from Session so
@@ -273,9 +286,9 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 		s.err = err
 	}
 	s.dropQueueLocked()
-	if s.closeTimer != nil {
-		s.closeTimer.Stop()
-		s.closeTimer = nil
+	if cold := s.cold; cold != nil && cold.closeTimer != nil {
+		cold.closeTimer.Stop()
+		cold.closeTimer = nil
 	}
 	s.wakeLocked()
 	cause := s.err
@@ -387,19 +400,27 @@ func (s *Session) Incoming() <-chan frame.Frame {
 // go. The channel holds Options.OutgoingFrames frames.
 // Ownership of each payload passes to the session as with Send.
 func (s *Session) Outgoing() chan<- frame.Frame {
-	s.outOnce.Do(func() {
-		s.outgoing = make(chan frame.Frame, s.opts.OutgoingFrames)
-		go s.pumpOutgoing()
-	})
-	return s.outgoing
+	s.mu.Lock()
+	c := s.coldLocked()
+	out := c.outgoing
+	start := out == nil
+	if start {
+		out = make(chan frame.Frame, s.opts.OutgoingFrames)
+		c.outgoing = out
+	}
+	s.mu.Unlock()
+	if start {
+		go s.pumpOutgoing(out)
+	}
+	return out
 }
 
-func (s *Session) pumpOutgoing() {
+func (s *Session) pumpOutgoing(outgoing chan frame.Frame) {
 	done := s.Done()
 	ctx := doneContext{done}
 	for {
 		select {
-		case f, ok := <-s.outgoing:
+		case f, ok := <-outgoing:
 			if !ok {
 				return
 			}
@@ -409,7 +430,7 @@ func (s *Session) pumpOutgoing() {
 		case <-done:
 			// Keep dropping until the caller closes the channel, so a
 			// sender never blocks forever on a dead session.
-			for range s.outgoing {
+			for range outgoing {
 			}
 			return
 		}
@@ -553,11 +574,11 @@ func (s *Session) Terminate() {
 // armCloseTimerLocked bounds how long the connection may linger once the
 // session is closing. mu is held.
 func (s *Session) armCloseTimerLocked() {
-	if s.closeTimer != nil || s.closed || s.opts.CloseTimeout < 0 || s.conn == nil {
+	if (s.cold != nil && s.cold.closeTimer != nil) || s.closed || s.opts.CloseTimeout < 0 || s.conn == nil {
 		return
 	}
 	c := s.conn
-	s.closeTimer = c.AfterFunc(s.opts.CloseTimeout, func() {
+	s.coldLocked().closeTimer = c.AfterFunc(s.opts.CloseTimeout, func() {
 		c.CloseWithError(ErrCloseTimeout)
 	})
 }

@@ -9,7 +9,7 @@ import (
 // nothing happens, so its cost is part of the contract: one allocation of
 // at most maxIdleSession bytes, nothing else (no options copy, no Done
 // channel, no channel-mode state) until something needs it.
-const maxIdleSession = 576 // a Go size class; grow it only knowingly
+const maxIdleSession = 512 // a Go size class; grow it only knowingly
 
 func TestSessionIdleFootprint(t *testing.T) {
 	if n := unsafe.Sizeof(Session{}); n > maxIdleSession {

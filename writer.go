@@ -36,13 +36,9 @@ func (s *Session) writeLoop(drainer bool) {
 				s.finDone = true
 			}
 			s.wakeLocked()
-			hook := s.onWriteIdle
 			s.mu.Unlock()
 			if fin {
 				c.CloseWrite()
-			}
-			if hook != nil {
-				hook()
 			}
 			return
 		}
@@ -254,18 +250,19 @@ func (s *Session) dropQueueLocked() {
 // wakeLocked wakes every goroutine waiting for queue room or write
 // progress. mu is held.
 func (s *Session) wakeLocked() {
-	if s.wake != nil {
-		close(s.wake)
-		s.wake = nil
+	if c := s.cold; c != nil && c.wake != nil {
+		close(c.wake)
+		c.wake = nil
 	}
 }
 
 // waitChanLocked returns a channel closed at the next wake. mu is held.
 func (s *Session) waitChanLocked() <-chan struct{} {
-	if s.wake == nil {
-		s.wake = make(chan struct{})
+	c := s.coldLocked()
+	if c.wake == nil {
+		c.wake = make(chan struct{})
 	}
-	return s.wake
+	return c.wake
 }
 
 // Buffer pool in power-of-two classes from 64 B to 1 MiB; larger buffers

@@ -21,13 +21,15 @@ end
 request = function() return req end
 LUA
 port=18080
-start() { # name size -> echoes pid, sets $addr
+# start runs server $1 with a $2-byte body; it sets $srv (the server's own
+# pid: each branch execs, so the background job is the server) and $addr.
+start() {
   port=$((port+1)); addr=127.0.0.1:$port
   case $1 in
-    rawws-netpoll) "$bin/benchserver" -impl rawws -backend netpoll -addr $addr -size $2 ;;
-    rawws-epoll)   "$bin/benchserver" -impl rawws -backend epoll -addr $addr -size $2 ;;
-    nethttp)       "$bin/benchserver" -impl nethttp -addr $addr -size $2 ;;
-    fasthttp)      "$bin/http-fasthttp" -addr $addr -size $2 ;;
+    rawws-netpoll) exec "$bin/benchserver" -impl rawws -backend netpoll -addr $addr -size $2 ;;
+    rawws-epoll)   exec "$bin/benchserver" -impl rawws -backend epoll -addr $addr -size $2 ;;
+    nethttp)       exec "$bin/benchserver" -impl nethttp -addr $addr -size $2 ;;
+    fasthttp)      exec "$bin/http-fasthttp" -addr $addr -size $2 ;;
   esac >/dev/null 2>&1 &
   srv=$!
   for _ in $(seq 50); do curl -s -o /dev/null "http://$addr/" && return 0; sleep 0.1; done

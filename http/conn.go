@@ -560,6 +560,9 @@ func (h *hconn) handoff(ex *exchange) {
 		t.Stop()
 	}
 	h.srv.untrack(h)
+	// A hijacked connection parses no more heads (parsing stopped at the
+	// upgrade request: h.blocked stays set).
+	h.p.release()
 	// Nothing of the server may stay reachable from the connection once
 	// it is handed off: the context is the only link to h (and through
 	// it to its buffers and the exchange), so an idle hijacked connection

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rawws/rawws/poller"
+	_ "github.com/rawws/rawws/poller/epoll" // every backend's hand-off
 )
 
 // ctxProbe answers each read with whether the connection still carries a

@@ -3,6 +3,7 @@ package http
 import (
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Errors the request parser and the framing checks report. Each is wrapped
@@ -152,6 +153,26 @@ func (p *parser) reset() {
 	p.fields = p.fields[:0]
 }
 
+// pooledFields is the capacity of the field arrays parsers share through
+// fieldsPool: enough for the requests browsers and WebSocket clients send,
+// so a connection's first head costs one pooled array instead of a chain
+// of growing ones.
+const pooledFields = 16
+
+var fieldsPool = sync.Pool{New: func() any { return new([pooledFields]fieldSpan) }}
+
+// release gives the field array back to the pool when the connection will
+// parse no more heads (it was hijacked), so an upgrade leaves no parser
+// garbage behind. The parser must not be used afterwards.
+func (p *parser) release() {
+	if cap(p.fields) == pooledFields {
+		fs := p.fields[:pooledFields]
+		clear(fs)
+		fieldsPool.Put((*[pooledFields]fieldSpan)(fs))
+	}
+	p.fields = nil
+}
+
 // started reports whether part of a head has been seen.
 func (p *parser) started() bool { return p.pos > 0 }
 
@@ -299,6 +320,9 @@ func (p *parser) parse(b []byte) (int, error) {
 				e := i
 				for e > p.mark && byteClass[b[e-1]]&clsOWS != 0 {
 					e--
+				}
+				if p.fields == nil {
+					p.fields = (*fieldsPool.Get().(*[pooledFields]fieldSpan))[:0]
 				}
 				p.fields = append(p.fields, fieldSpan{p.name, span{int32(p.mark), int32(e)}})
 				i++

@@ -3,7 +3,6 @@ package soak
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -449,8 +448,6 @@ func TestLimitHTTPOthersKeepWorking(t *testing.T) {
 		}
 	})
 }
-
-var _ = context.Background
 
 // The control-frame backlog: a peer that floods pings and never reads the
 // pongs gets its connection closed once Options.OutgoingFrames + 32
