@@ -27,6 +27,9 @@ func (s *Session) read(b []byte) int {
 			return len(b)
 		}
 		if !s.inFrame {
+			if s.mode != modeChannel && s.backlogged() {
+				return n
+			}
 			s.parser.MaxFrameSize = s.maxFrameSize.Load()
 			k, done, err := s.parser.Parse(b[n:])
 			n += k
@@ -135,4 +138,33 @@ func (s *Session) protocolError(err error) {
 		return
 	}
 	s.fail(pe.Code, pe.Reason, pe)
+}
+
+// backlogged reports whether reading must pause before the next frame
+// because answers wait for the writer (event and message modes: their Send
+// never blocks). A peer that does not read our answers then stops being
+// read, so TCP pushes back on its sends, instead of its answers being
+// refused at the queue's cap; the writer resumes reading once its queue is
+// empty (writeLoop). Channel mode has Send block instead.
+func (s *Session) backlogged() bool {
+	s.mu.Lock()
+	if len(s.q) == 0 || s.sendClosed || s.closed || s.conn == nil {
+		s.mu.Unlock()
+		return false
+	}
+	s.wpaused = true
+	c := s.conn
+	s.mu.Unlock()
+	c.PauseRead()
+	// The writer may have drained (and found nothing to resume) between
+	// the two locks: then resume here, or reading would stay paused.
+	s.mu.Lock()
+	if s.wpaused && len(s.q) > 0 {
+		s.mu.Unlock()
+		return true
+	}
+	s.wpaused = false
+	s.mu.Unlock()
+	c.ResumeRead()
+	return false
 }

@@ -86,6 +86,7 @@ type Session struct {
 	spare       []outFrame
 	qbytes      int
 	writing     bool   // someone owns the writer role
+	wpaused     bool   // reading paused until the writer drains its queue (backlogged)
 	sendClosed  bool   // no more frames are accepted
 	closeQueued bool   // a Close frame is queued or written
 	wantFIN     bool   // shut the write side once the queue is written

@@ -35,10 +35,15 @@ func (s *Session) writeLoop(drainer bool) {
 			if fin {
 				s.finDone = true
 			}
+			resume := s.wpaused && !s.closed && c != nil
+			s.wpaused = false
 			s.wakeLocked()
 			s.mu.Unlock()
 			if fin {
 				c.CloseWrite()
+			}
+			if resume {
+				c.ResumeRead() // reading paused for this backlog (see backlogged)
 			}
 			return
 		}
