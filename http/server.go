@@ -164,7 +164,7 @@ func (s *Server) engine() (poller.Engine, error) {
 		return s.eng, nil
 	}
 	var err error
-	for _, name := range []string{"netpoll", "epoll", "std"} {
+	for _, name := range []string{"epoll", "netpoll", "std"} {
 		var e poller.Engine
 		if e, err = poller.New(name, poller.Config{}); err == nil {
 			s.eng, s.own = e, true

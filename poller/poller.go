@@ -4,9 +4,9 @@
 // connection.
 //
 // Backends live in sub-packages and register themselves by name:
-// poller/netpoll (cloudwego/netpoll, the default on Linux), poller/epoll
-// (golang.org/x/sys/unix, true read pause, no input buffer per idle
-// connection) and poller/std (net.Conn and a goroutine per connection: any OS,
+// poller/epoll (golang.org/x/sys/unix, true read pause, no input buffer per
+// idle connection; the root package's default on Linux), poller/netpoll
+// (cloudwego/netpoll) and poller/std (net.Conn and a goroutine per connection: any OS,
 // TLS, net.Pipe in tests). Every backend passes the same test suite
 // (pollertest) and callers never see which one runs.
 package poller

@@ -1,4 +1,4 @@
-// Package netpoll is the default poller backend on Linux, built on
+// Package netpoll is a poller backend on Linux, built on
 // github.com/cloudwego/netpoll v0.7.2: netpoll's pollers read every socket
 // into its own buffer and run the handler on a pooled goroutine only while
 // bytes are there, so an idle connection owns no goroutine.
