@@ -45,6 +45,11 @@ func ExampleHub() {
 		f := <-c.Incoming()
 		fmt.Println(i, f.Opcode, string(f.Payload))
 	}
+	// The publisher counts a delivery once its write returned, which can
+	// trail the client's read by a moment.
+	for end := time.Now().Add(5 * time.Second); hub.Stats().Delivered < 2 && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
 	st := hub.Stats()
 	fmt.Println(st.Published, st.Delivered, st.Dropped)
 	// Output:
