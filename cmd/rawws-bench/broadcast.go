@@ -121,17 +121,8 @@ func runBroadcast(ctx context.Context, c config) (report, error) {
 			bar(int(time.Since(start)), int(c.duration)), time.Since(start).Seconds(), len(sessions),
 			f.rounds.Load(), us(f.reachAll.Quantile(0.5))/1000, l.errs.Load())
 	}
-	l.measure.Store(false)
-	el := time.Since(start)
-	r := report{Scenario: "broadcast", URL: c.url, Conns: c.conns, Connected: len(sessions), Size: c.size, Duration: el.Seconds()}
-	cpu.stop(&r)
-	l.stopping.Store(true)
-	p.done()
-	r.Messages = l.msgs.Load()
-	r.MsgsPerSec = float64(r.Messages) / el.Seconds()
-	r.MBPerSec = float64(l.bytes.Load()) / el.Seconds() / 1e6
-	r.Errors = l.errs.Load()
-	r.fill(&l.hist)
+	r := report{Scenario: "broadcast", URL: c.url, Conns: c.conns, Connected: len(sessions), Size: c.size}
+	r.end(l, start, cpu, p)
 	r.Note = fmt.Sprintf("%d broadcasts, reach-all p50 %.2f ms p99 %.2f ms", f.rounds.Load(),
 		us(f.reachAll.Quantile(0.5))/1000, us(f.reachAll.Quantile(0.99))/1000)
 	return r, nil

@@ -191,19 +191,25 @@ func runEcho(ctx context.Context, c config) (report, error) {
 			us(l.hist.Quantile(0.99))/1000, l.errs.Load())
 	}
 	tick.Stop()
+	r := report{Scenario: "echo", URL: c.url, Conns: c.conns, Connected: len(sessions), Size: c.size, Inflight: c.inflight}
+	r.end(l, start, cpu, p)
+	return r, nil
+}
+
+// end closes a measured window: it stops counting and sending, then fills
+// r with the window's rates, errors, latency percentiles and CPU shares.
+func (r *report) end(l *load, start time.Time, cpu *cpuMeter, p progress) {
 	l.measure.Store(false)
-	elapsed := time.Since(start)
-	r := report{Scenario: "echo", URL: c.url, Conns: c.conns, Connected: len(sessions), Size: c.size, Inflight: c.inflight,
-		Duration: elapsed.Seconds()}
-	cpu.stop(&r)
+	el := time.Since(start)
+	cpu.stop(r)
 	l.stopping.Store(true)
 	p.done()
+	r.Duration = el.Seconds()
 	r.Messages = l.msgs.Load()
-	r.MsgsPerSec = float64(r.Messages) / elapsed.Seconds()
-	r.MBPerSec = float64(l.bytes.Load()) / elapsed.Seconds() / 1e6
-	r.Errors = l.errs.Load()
+	r.MsgsPerSec = float64(r.Messages) / el.Seconds()
+	r.MBPerSec = float64(l.bytes.Load()) / el.Seconds() / 1e6
+	r.Errors += l.errs.Load()
 	r.fill(&l.hist)
-	return r, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

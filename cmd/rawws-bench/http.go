@@ -175,16 +175,8 @@ func runHTTP(ctx context.Context, c config) (report, error) {
 		p.line("http: %s %5.1fs  %d req/s  p99 %.2f ms  errors %d", bar(int(time.Since(start)), int(c.duration)),
 			time.Since(start).Seconds(), (m-last.Swap(m))*2, us(l.hist.Quantile(0.99))/1000, l.errs.Load())
 	}
-	l.measure.Store(false)
-	el := time.Since(start)
-	r := report{Scenario: "http", URL: c.url, Conns: c.conns, Connected: len(conns), Inflight: c.pipeline, Duration: el.Seconds()}
-	cpu.stop(&r)
-	l.stopping.Store(true)
-	p.done()
-	r.Messages = l.msgs.Load()
-	r.MsgsPerSec = float64(r.Messages) / el.Seconds()
-	r.Errors = l.errs.Load() + failed
-	r.fill(&l.hist)
+	r := report{Scenario: "http", URL: c.url, Conns: c.conns, Connected: len(conns), Inflight: c.pipeline, Errors: failed}
+	r.end(l, start, cpu, p)
 	r.Note = fmt.Sprintf("GET %s, pipeline %d", c.path, c.pipeline)
 	return r, nil
 }

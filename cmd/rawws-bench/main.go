@@ -234,7 +234,8 @@ func bar(done, total int) string {
 	const w = 30
 	n := 0
 	if total > 0 {
-		n = done * w / total
+		// The last tick may land past the end: clamp, or Repeat panics.
+		n = min(max(done*w/total, 0), w)
 	}
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", w-n) + "]"
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/rawws/rawws"
+	"github.com/rawws/rawws/frame"
+	rhttp "github.com/rawws/rawws/http"
+)
+
+// startServer runs an echo (every path), a /broadcast fan-out and a plain
+// GET answer on 127.0.0.1, like rawws-echo does.
+func startServer(t *testing.T) string {
+	t.Helper()
+	hub := rawws.NewHub(rawws.HubOptions{})
+	module := func(app *rawws.App) {
+		app.WebSocket("/broadcast", rawws.Options{MessageHandler: rawws.MessageFuncs{
+			Open:    func(s *rawws.Session) { hub.Subscribe("b", s) },
+			Message: func(s *rawws.Session, op frame.Opcode, p []byte) { hub.Publish("b", op, p) },
+		}})
+		app.Endpoint("/", rawws.Endpoint{
+			Options: rawws.Options{MessageHandler: rawws.MessageFuncs{
+				Message: func(s *rawws.Session, op frame.Opcode, p []byte) {
+					s.WriteMessage(context.Background(), op, p)
+				},
+			}},
+			NotUpgrade: rhttp.HandlerFunc(func(w *rhttp.ResponseWriter, r *rhttp.Request) { w.WriteString("hello") }),
+		})
+	}
+	srv, err := rawws.NewServer(module, rawws.WithBackend("std"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "ws://" + ln.Addr().String() + "/"
+}
+
+func TestScenariosReport(t *testing.T) {
+	url := startServer(t)
+	for _, sc := range []string{"echo", "broadcast", "http", "connect", "idle"} {
+		t.Run(sc, func(t *testing.T) {
+			c := config{url: url, scenario: sc, conns: 8, size: 64, inflight: 2, duration: 300 * time.Millisecond,
+				warmup: 50 * time.Millisecond, ramp: 4, path: "/", pipeline: 2, settle: 100 * time.Millisecond,
+				quiet: true, backend: "std", sources: 2}
+			if err := validate(&c); err != nil {
+				t.Fatal(err)
+			}
+			r, err := run(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Errors != 0 || r.Connected == 0 {
+				t.Fatalf("%+v: errors or no connection", r)
+			}
+			if sc != "idle" && (r.Messages == 0 || r.P50us <= 0 || r.MaxUs < r.P50us) {
+				t.Fatalf("%+v: no traffic measured", r)
+			}
+		})
+	}
+}
+
+func TestValidateBounds(t *testing.T) {
+	ok := config{url: "ws://127.0.0.1:1/", conns: 10, duration: time.Second, inflight: 1, pipeline: 1, sources: 1}
+	for name, mut := range map[string]func(*config){
+		"conns":    func(c *config) { c.conns = 0 },
+		"duration": func(c *config) { c.duration = time.Hour },
+		"inflight": func(c *config) { c.inflight = 5000 },
+		"sources":  func(c *config) { c.sources = 300 },
+		"remote":   func(c *config) { c.url = "ws://example.com/"; c.sources = 2 },
+		"url":      func(c *config) { c.url = "::" },
+	} {
+		c := ok
+		mut(&c)
+		if err := validate(&c); err == nil {
+			t.Errorf("%s: out-of-range config accepted", name)
+		}
+	}
+	if err := validate(&ok); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestContentLength(t *testing.T) {
+	for head, want := range map[string]int{
+		"HTTP/1.1 200 OK\r\ncontent-length: 13":         13,
+		"HTTP/1.1 200 OK\r\nContent-Length:  0 ":        0,
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked": -1,
+		"HTTP/1.1 200 OK\r\nContent-Length: -4":         -1,
+	} {
+		n, ok := contentLength([]byte(head))
+		if (want < 0 && ok) || (want >= 0 && (!ok || n != want)) {
+			t.Errorf("%q: %d, %v; want %d", head, n, ok, want)
+		}
+	}
+}
+
+func TestBarClamps(t *testing.T) {
+	for _, c := range [][2]int{{0, 10}, {5, 10}, {10, 10}, {15, 10}, {-1, 10}, {3, 0}} {
+		if b := bar(c[0], c[1]); len(b) != 32 {
+			t.Errorf("bar(%d, %d) = %q", c[0], c[1], b)
+		}
+	}
+}
