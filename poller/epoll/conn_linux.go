@@ -190,9 +190,14 @@ func (x *ext) notify() {
 	}
 }
 
+// rawWritev is writev(2) retried on EINTR. Every descriptor the engine
+// owns is non-blocking, so the call never waits on the peer: it is made
+// with RawSyscall, which skips the scheduler's enter/exit-syscall
+// bookkeeping (measured: about 3% more echo throughput, see doc.go). The
+// longest it can take is copying one socket buffer's worth of bytes.
 func rawWritev(fd int, iov *unix.Iovec, n int) (int, error) {
 	for {
-		r, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(iov)), uintptr(n))
+		r, _, errno := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(iov)), uintptr(n))
 		if errno == unix.EINTR {
 			continue
 		}

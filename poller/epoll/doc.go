@@ -40,6 +40,17 @@
 // closes with io.EOF as soon as its queued output has been written, so a
 // reply written from the last OnData still reaches the peer.
 //
+// Syscalls: read and writev on the (always non-blocking) sockets are made
+// with RawSyscall, skipping the scheduler's enter/exit-syscall bookkeeping
+// (about +3% echo throughput at 64 B, 100 and 1,000 connections, on 2
+// cores); epoll_wait, which blocks, goes through Syscall so the runtime can
+// hand the loop's P to other goroutines. Measured and not kept (no clear
+// win in interleaved runs): unlocked loop threads, a non-blocking
+// epoll_wait before each blocking one, one loop instead of GOMAXPROCS,
+// 512-event batches, and parking the loop in Go's netpoller on the epoll
+// descriptor (12% less CPU per message, but 8% less throughput at 100
+// connections and a higher p99).
+//
 // Accepting: Serve watches a duplicate of the listener's descriptor on one
 // loop and accepts with accept4 there (round-robin to the loops);
 // ServeReusePort opens one SO_REUSEPORT socket per loop instead.

@@ -429,10 +429,12 @@ func (l *loop) readLoop(c *conn, untilAgain bool) {
 	}
 }
 
-// readFD is read(2) retried on EINTR.
+// readFD is read(2) retried on EINTR. The descriptor is non-blocking, so
+// RawSyscall is safe and saves the scheduler's syscall bookkeeping on
+// every read (see rawWritev).
 func readFD(fd int, b []byte) (int, error) {
 	for {
-		r, _, errno := unix.Syscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		r, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 		if errno == unix.EINTR {
 			continue
 		}
