@@ -52,6 +52,10 @@ type EchoConfig struct {
 	// slow reader loses nothing. Without it the echo is cmd/rawws-echo's:
 	// WriteMessage's error is ignored (and counted in Refused).
 	Backpressure bool
+	// Copies, when above 1, echoes every message that many times (without
+	// Backpressure): one message then needs several sends at once, which is
+	// how an application reaches the outgoing queue's cap.
+	Copies int
 	// PingPeriod and PingTimeout, when set, run rawws.Pinger on every
 	// session.
 	PingPeriod, PingTimeout time.Duration
@@ -186,8 +190,10 @@ func (h *echoHandler) OnOpen(s *rawws.Session) {
 
 func (h *echoHandler) OnMessage(s *rawws.Session, op frame.Opcode, p []byte) {
 	if !h.srv.cfg.Backpressure {
-		if err := s.WriteMessage(context.Background(), op, p); err != nil {
-			h.srv.Refused.Add(1)
+		for i := 0; i < max(h.srv.cfg.Copies, 1); i++ {
+			if err := s.WriteMessage(context.Background(), op, p); err != nil {
+				h.srv.Refused.Add(1)
+			}
 		}
 		return
 	}

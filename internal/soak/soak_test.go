@@ -71,6 +71,9 @@ func TestSoakEchoAsRawwsEcho(t *testing.T) {
 		if cfg.Seed == 0 {
 			cfg.Seed = uint64(time.Now().UnixNano())
 		}
+		if backend == "netpoll" {
+			cfg.Window = 2 << 20 // netpoll cannot stop reading: see TestSoak
+		}
 		res, err := Run(cfg)
 		t.Logf("seed %d: %v; echoes refused by the session: %d", cfg.Seed, res, srv.Refused.Load())
 		if err != nil {

@@ -290,9 +290,9 @@ func (c *conn) Writev(bufs [][]byte) (int, error) {
 		return 0, nil
 	}
 	if x := c.x; x != nil && x.n > 0 {
-		if x.n+total > maxOut {
-			c.mu.Unlock()
-			return 0, fmt.Errorf("epoll: write of %d bytes with %d queued: %w", total, x.n, poller.ErrOutputLimit)
+		if queued := x.n; queued+total > maxOut {
+			c.mu.Unlock() // queued was read under the lock: the loop may change x now
+			return 0, fmt.Errorf("epoll: write of %d bytes with %d queued: %w", total, queued, poller.ErrOutputLimit)
 		}
 		x.appendBufs(bufs, 0)
 		c.mu.Unlock()
