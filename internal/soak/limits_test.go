@@ -104,7 +104,11 @@ func TestLimitOutgoingQueue(t *testing.T) {
 				// The session stops reading a peer that does not read its
 				// answers, so only an application sending several frames per
 				// message reaches the cap: the echo answers 16 times.
-				srv := StartEcho(t, EchoConfig{Backend: backend, Copies: 16, Session: rawws.Options{OutgoingFrames: 2, OutgoingBytes: 64 << 10, QueueFull: policy}})
+				// netpoll keeps reading while the session is paused: give it
+				// room so the queue's cap, not the engine's input cap, is what
+				// this test reaches first.
+				srv := StartEcho(t, EchoConfig{Backend: backend, Copies: 16, Engine: poller.Config{MaxInput: 256 << 20},
+					Session: rawws.Options{OutgoingFrames: 2, OutgoingBytes: 64 << 10, QueueFull: policy}})
 				good, err := DialRaw(srv.Addr, "/", 5*time.Second)
 				if err != nil {
 					t.Fatal(err)
