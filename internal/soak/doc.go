@@ -11,4 +11,8 @@
 // Close, vanished clients, writes to closed peers, shutdown under load) and
 // every limit one over, each with another connection that must keep
 // working.
+//
+// All of it lives in _test.go files: the harness drives the root package,
+// http and poller, and internal/ packages may not import upward
+// (DESIGN.md), so the harness exists only for this package's tests.
 package soak
