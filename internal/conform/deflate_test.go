@@ -81,18 +81,7 @@ type deflateConn struct {
 }
 
 func (d *deflateConn) write(rsv, op byte, p []byte) {
-	h := []byte{0x80 | rsv | op, 0}
-	switch {
-	case len(p) < 126:
-		h[1] = byte(len(p))
-	case len(p) < 1<<16:
-		h[1] = 126
-		h = binary.BigEndian.AppendUint16(h, uint16(len(p)))
-	default:
-		h[1] = 127
-		h = binary.BigEndian.AppendUint64(h, uint64(len(p)))
-	}
-	_, _ = d.c.Write(append(h, p...))
+	_, _ = d.c.Write(wframe{fin: true, rsv: rsv, op: op, payload: p, unmasked: true}.encode(nil))
 }
 
 func (d *deflateConn) fail(code int) {

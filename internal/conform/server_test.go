@@ -63,18 +63,7 @@ type echoConn struct {
 }
 
 func (e *echoConn) write(op byte, p []byte) {
-	h := []byte{0x80 | op, 0}
-	switch {
-	case len(p) < 126:
-		h[1] = byte(len(p))
-	case len(p) < 1<<16:
-		h[1] = 126
-		h = binary.BigEndian.AppendUint16(h, uint16(len(p)))
-	default:
-		h[1] = 127
-		h = binary.BigEndian.AppendUint64(h, uint64(len(p)))
-	}
-	_, _ = e.c.Write(append(h, p...))
+	_, _ = e.c.Write(wframe{fin: true, op: op, payload: p, unmasked: true}.encode(nil))
 }
 
 // fail sends a close with code and ends the connection.
