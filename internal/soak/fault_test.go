@@ -232,36 +232,13 @@ func TestFaultWriteAfterPeerClosed(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			forBackends(t, func(t *testing.T, backend string) {
 				CheckLeaks(t)
-				eng, err := poller.New(backend, poller.Config{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer eng.Close()
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer ln.Close()
-				peer := make(chan net.Conn, 1)
-				go func() {
-					c, _ := acceptWS(ln)
-					peer <- c
-				}()
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				s, _, err := rawws.Dial(ctx, "ws://"+ln.Addr().String()+"/", rawws.DialOptions{Engine: eng})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer s.Close(errors.New("test over"))
+				s, pc := dialRawPeer(t, ctx, backend, rawws.Options{})
 				go func() {
 					for range s.Incoming() {
 					}
 				}()
-				pc := <-peer
-				if pc == nil {
-					t.Fatal("peer handshake failed")
-				}
 				if how == "reset" {
 					pc.(*net.TCPConn).SetLinger(0)
 				}
@@ -439,32 +416,9 @@ func TestFaultVanishedClientReclaimedByIdleTimeout(t *testing.T) {
 func TestFaultResetWithBacklog(t *testing.T) {
 	forBackends(t, func(t *testing.T, backend string) {
 		CheckLeaks(t)
-		eng, err := poller.New(backend, poller.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer eng.Close()
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		peer := make(chan net.Conn, 1)
-		go func() {
-			c, _ := acceptWS(ln)
-			peer <- c
-		}()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s, _, err := rawws.Dial(ctx, "ws://"+ln.Addr().String()+"/", rawws.DialOptions{Engine: eng, Options: rawws.Options{Handler: rawws.HandlerFuncs{}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close(errors.New("test over"))
-		pc := <-peer
-		if pc == nil {
-			t.Fatal("peer handshake failed")
-		}
+		s, pc := dialRawPeer(t, ctx, backend, rawws.Options{Handler: rawws.HandlerFuncs{}})
 		pc.(*net.TCPConn).SetReadBuffer(64 << 10)
 		payload := make([]byte, 64<<10)
 		// Event mode never blocks: send until the session holds a backlog.
@@ -494,4 +448,36 @@ func TestFaultResetWithBacklog(t *testing.T) {
 		}
 		t.Logf("Flush: %v; Err: %v", ferr, s.Err())
 	})
+}
+
+// dialRawPeer connects a client session with opts on a fresh engine of
+// backend to a raw peer that only answers the handshake, and returns both
+// ends. The engine, listener and session are released when the test ends.
+func dialRawPeer(t *testing.T, ctx context.Context, backend string, opts rawws.Options) (*rawws.Session, net.Conn) {
+	t.Helper()
+	eng, err := poller.New(backend, poller.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	peer := make(chan net.Conn, 1)
+	go func() {
+		c, _ := acceptWS(ln)
+		peer <- c
+	}()
+	s, _, err := rawws.Dial(ctx, "ws://"+ln.Addr().String()+"/", rawws.DialOptions{Engine: eng, Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(errors.New("test over")) })
+	pc := <-peer
+	if pc == nil {
+		t.Fatal("peer handshake failed")
+	}
+	return s, pc
 }
