@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	nethttp "net/http"
 	"strings"
 	"testing"
@@ -205,6 +207,33 @@ func TestBroadcastPath(t *testing.T) {
 			}
 		case <-deadline:
 			t.Fatalf("client %d got nothing", i)
+		}
+	}
+}
+
+// A body one byte over maxBody is refused with 413 on its declared length,
+// before the server reads it; a 2 MiB body, over the HTTP server's 1 MiB
+// default, is echoed: the echo server's own cap is the one in force.
+func TestEchoBodyLimit(t *testing.T) {
+	base := startEcho(t, "std")
+	addr := strings.TrimPrefix(base, "ws://")
+	for _, tc := range []struct {
+		length int64
+		want   string
+	}{{maxBody + 1, "HTTP/1.1 413"}, {2 << 20, "HTTP/1.1 200"}} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", tc.length)
+		if tc.length <= maxBody {
+			c.Write(make([]byte, tc.length))
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if err != nil || !strings.HasPrefix(line, tc.want) {
+			t.Fatalf("Content-Length %d: %q, %v; want %s", tc.length, line, err, tc.want)
 		}
 	}
 }
