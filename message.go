@@ -136,7 +136,7 @@ func (s *Session) msgControl(p []byte) {
 			return
 		}
 		s.setErr(&CloseError{Code: r.Code, Reason: r.Text})
-		s.readDead.Store(true)
+		s.flags.Or(flagReadDead)
 		var echo []byte
 		if r.Code != frame.CloseNoStatus {
 			echo = p[:2]

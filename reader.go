@@ -23,7 +23,7 @@ const fbufInitial = 1 << 20
 func (s *Session) read(b []byte) int {
 	n := 0
 	for n < len(b) {
-		if s.readDead.Load() {
+		if s.flags.Load()&flagReadDead != 0 {
 			return len(b)
 		}
 		if !s.inFrame {
@@ -147,6 +147,9 @@ func (s *Session) protocolError(err error) {
 // refused at the queue's cap; the writer resumes reading once its queue is
 // empty (writeLoop). Channel mode has Send block instead.
 func (s *Session) backlogged() bool {
+	if s.flags.Load()&flagQueued == 0 {
+		return false // the common case, without the lock: nothing waits
+	}
 	s.mu.Lock()
 	if len(s.q) == 0 || s.sendClosed || s.closed || s.conn == nil {
 		s.mu.Unlock()

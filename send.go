@@ -135,6 +135,12 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 func (s *Session) pushLocked(f frame.Frame, pooled *[]byte) {
 	s.enqSeq++
 	s.q = append(s.q, outFrame{f: f, pooled: pooled, seq: s.enqSeq})
+	if s.writing {
+		// It waits behind a busy writer: the reader pauses at its next
+		// frame boundary (backlogged). A frame the caller is about to write
+		// itself sets nothing, keeping atomic stores off the common path.
+		s.flags.Or(flagQueued)
+	}
 	s.qbytes += len(f.Payload)
 	s.stats.queued(len(s.q))
 	if f.Opcode == frame.OpClose {
@@ -269,7 +275,7 @@ func (s *Session) Buffered() int {
 // when the peer closes or after Options.CloseTimeout.
 func (s *Session) fail(code frame.CloseCode, reason string, err error) {
 	s.setErr(err)
-	s.readDead.Store(true)
+	s.flags.Or(flagReadDead)
 	var buf [frame.MaxControlPayload]byte
 	p, perr := frame.AppendCloseReason(buf[:0], frame.CloseReason{Code: code, Text: reason})
 	if perr != nil {

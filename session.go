@@ -44,6 +44,15 @@ const (
 // (see Ponger and Pinger for opt-in helpers).
 //
 // All methods are safe for concurrent use.
+// Session.flags bits, each read on the loop without the lock.
+const (
+	// flagReadDead: input after a fatal error or a close is discarded.
+	flagReadDead uint32 = 1 << iota
+	// flagQueued: frames wait behind a busy writer (set and cleared under
+	// mu); the reader pauses at its next frame boundary (backlogged).
+	flagQueued
+)
+
 type Session struct {
 	// opts is read-only and may be shared by every session of an
 	// endpoint (defaults applied): a copy per session would cost an idle
@@ -56,7 +65,7 @@ type Session struct {
 	maskPos  uint8 // reader: the key position, 0-3 (Mask's pos)
 	masking  atomic.Bool
 	autoPong atomic.Bool
-	readDead atomic.Bool // input after a fatal error or a close is discarded
+	flags    atomic.Uint32 // flagReadDead | flagQueued: one word, as the 512-byte budget asks
 
 	maxFrameSize atomic.Int64
 	pongHook     atomic.Pointer[pinger]
@@ -247,7 +256,7 @@ func (s *Session) OnOpen(c poller.Conn) {
 // OnData implements poller.Handler: it parses frames out of b, unmasking
 // payloads in place, and delivers them. It never blocks.
 func (s *Session) OnData(c poller.Conn, b []byte) int {
-	if s.readDead.Load() {
+	if s.flags.Load()&flagReadDead != 0 {
 		return len(b)
 	}
 	if s.ch != nil && s.ch.stalled.Load() {
@@ -274,7 +283,7 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 		// OnClose runs on the loop like OnData, so the reader state is
 		// stable here. A peer whose TCP ends inside a frame or a fragmented
 		// message sent something truncated: that is no orderly end.
-		if !s.readDead.Load() && (s.inFrame || s.msg.inMsg) {
+		if s.flags.Load()&flagReadDead == 0 && (s.inFrame || s.msg.inMsg) {
 			err = fmt.Errorf("rawws: connection closed inside a frame or message: %w", io.ErrUnexpectedEOF)
 		}
 	}
@@ -306,7 +315,7 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 	if p := s.pongHook.Load(); p != nil {
 		p.Stop()
 	}
-	s.readDead.Store(true)
+	s.flags.Or(flagReadDead)
 	switch s.mode {
 	case modeChannel:
 		s.closeIncoming()

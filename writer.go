@@ -49,6 +49,9 @@ func (s *Session) writeLoop(drainer bool) {
 		}
 		batch := s.q
 		s.q, s.spare = s.spare[:0], nil
+		if s.flags.Load()&flagQueued != 0 {
+			s.flags.And(^flagQueued)
+		}
 		s.qbytes = 0
 		c := s.conn
 		s.wakeLocked()
@@ -249,6 +252,9 @@ func (s *Session) dropQueueLocked() {
 	}
 	clear(s.q)
 	s.q = s.q[:0]
+	if s.flags.Load()&flagQueued != 0 {
+		s.flags.And(^flagQueued)
+	}
 	s.qbytes = 0
 }
 
