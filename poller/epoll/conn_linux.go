@@ -52,15 +52,16 @@ type conn struct {
 	raddr [16]byte
 	loop  *loop
 	h     poller.Handler
-	ctx   any
 	in    *[]byte // unconsumed input, loop-only; nil when none
 	x     *ext    // output queue and close reason, under mu; nil when idle
 	org   *origin
 }
 
 // ext is the part of a connection that exists only while it has queued
-// output, Flush callers, or a recorded close reason.
+// output, Flush callers, a recorded close reason or a user context: the
+// few connections that need one pay for it, not every idle one.
 type ext struct {
+	ctx       any       // SetContext's value
 	bufs      []*[]byte // queued chunks; bufs[0][off:] is next
 	off       int
 	n         int    // queued bytes
@@ -80,7 +81,7 @@ func (c *conn) ext() *ext {
 
 // dropExtLocked forgets an ext that holds nothing worth keeping.
 func (c *conn) dropExtLocked() {
-	if x := c.x; x != nil && x.n == 0 && x.wait == nil && !x.hasReason {
+	if x := c.x; x != nil && x.n == 0 && x.wait == nil && !x.hasReason && x.ctx == nil {
 		c.x = nil
 	}
 }
@@ -546,7 +547,10 @@ func (c *conn) setRemote(rsa *unix.RawSockaddrAny) {
 // SetContext stores v for the user.
 func (c *conn) SetContext(v any) {
 	c.mu.Lock()
-	c.ctx = v
+	if v != nil || c.x != nil {
+		c.ext().ctx = v
+		c.dropExtLocked()
+	}
 	c.mu.Unlock()
 }
 
@@ -554,5 +558,8 @@ func (c *conn) SetContext(v any) {
 func (c *conn) Context() any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ctx
+	if c.x == nil {
+		return nil
+	}
+	return c.x.ctx
 }

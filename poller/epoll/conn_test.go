@@ -103,8 +103,8 @@ func TestConnSize(t *testing.T) {
 	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
 		t.Skip("sizes checked on 64-bit targets")
 	}
-	if s := unsafe.Sizeof(conn{}); s > 112 {
-		t.Fatalf("conn is %d bytes, want <= 112 (one 112-byte size class)", s)
+	if s := unsafe.Sizeof(conn{}); s > 96 {
+		t.Fatalf("conn is %d bytes, want <= 96 (one 96-byte size class)", s)
 	}
 }
 

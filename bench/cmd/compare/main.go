@@ -88,6 +88,10 @@ func main() {
 		{"echo 64 B × 1000", []string{"-scenario", "echo", "-conns", "1000", "-size", "64", "-duration", d}},
 		{"echo 4 KiB × 100", []string{"-scenario", "echo", "-conns", "100", "-size", "4096", "-duration", d}},
 		{"echo 4 KiB × 1000", []string{"-scenario", "echo", "-conns", "1000", "-size", "4096", "-duration", d}},
+		// Clients that do not wait for each answer (streams, pub/sub): a
+		// server that batches the answers to one read into one write
+		// spends its syscalls per read, not per message.
+		{"echo 64 B × 1000, 16 in flight", []string{"-scenario", "echo", "-conns", "1000", "-size", "64", "-inflight", "16", "-duration", d}},
 	}
 	if *idleConns > 0 {
 		scenarios = append(scenarios, scenario{fmt.Sprintf("idle × %d", *idleConns),
@@ -215,7 +219,7 @@ func render(servers []server, scenarios []scenario, res map[string]map[string][]
 		if idle {
 			b.WriteString("| server | bytes/conn | ratio | connected |\n|---|---:|---:|---:|\n")
 		} else {
-			b.WriteString("| server | msgs/s | ratio | p99 ms | server CPU | errors |\n|---|---:|---:|---:|---:|---:|\n")
+			b.WriteString("| server | msgs/s | ratio | p99 ms | server CPU | server µs/msg | client CPU | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		}
 		best := 0.0
 		for _, s := range servers {
@@ -236,7 +240,7 @@ func render(servers []server, scenarios []scenario, res map[string]map[string][]
 		for _, s := range servers {
 			rs := res[sc.Name][s.Name]
 			if len(rs) == 0 {
-				fmt.Fprintf(&b, "| %s | failed | | | | |\n", s.Name)
+				fmt.Fprintf(&b, "| %s | failed | | | | | | |\n", s.Name)
 				continue
 			}
 			if idle {
@@ -246,9 +250,13 @@ func render(servers []server, scenarios []scenario, res map[string]map[string][]
 				continue
 			}
 			v := pick(rs, func(r result) float64 { return r.MsgsPerSec })
-			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %.0f |\n", s.Name, v, ratio(v, best),
+			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f |\n", s.Name, v, ratio(v, best),
 				pick(rs, func(r result) float64 { return r.P99us / 1000 }),
 				pick(rs, func(r result) float64 { return r.ServerCPU }),
+				// Cost per message, the number that stays when the load
+				// generator no longer shares the cores.
+				pick(rs, func(r result) float64 { return ratio(r.ServerCPU*1e6, r.MsgsPerSec) }),
+				pick(rs, func(r result) float64 { return r.ClientCPU }),
 				pick(rs, func(r result) float64 { return float64(r.Errors) }))
 		}
 		b.WriteString("\n")
