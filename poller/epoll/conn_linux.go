@@ -28,7 +28,14 @@ const (
 	fFinal                      // fd closed, OnClose called or running
 	fShutWr                     // shutdown(SHUT_WR) done
 	fResumeQ                    // a resume task is queued
+	fInData                     // the loop is in this connection's OnData
+	fWrote                      // a write went to the socket during this OnData
+	fCorked                     // the queue holds bytes held back during OnData (no EPOLLOUT needed)
 )
+
+// corkMax bounds the bytes a connection holds back while its handler runs
+// (see Writev); a write that would pass it sends them at once.
+const corkMax = 32 << 10
 
 // Loop-only flags (conn.lf).
 const (
@@ -260,6 +267,36 @@ func (c *conn) modLocked(f uint32) {
 	unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_MOD, int(c.fd), &ev)
 }
 
+// uncorkLocked writes the bytes held back during OnData (see Writev) and
+// returns the flags after it: what the socket does not take waits for
+// EPOLLOUT like any queue. A write error records the reason, sets fClosed
+// and reports failed: the caller posts the close once c.mu is released.
+// c.mu is held.
+func (c *conn) uncorkLocked(f uint32) (_ uint32, failed bool) {
+	f &^= fCorked
+	c.flags.Store(f)
+	x := c.x
+	if x == nil || x.n == 0 || f&(fOutOn|fFinal) != 0 {
+		return f, false // with EPOLLOUT on, the loop drains the queue
+	}
+	n, err := x.writeTo(int(c.fd))
+	if n > 0 {
+		x.notify()
+	}
+	if err != nil && err != unix.EAGAIN {
+		failed = c.setReasonLocked(fmt.Errorf("epoll: write: %w", err), true)
+		return c.flags.Load(), failed
+	}
+	if x.n > 0 {
+		f |= fOutOn
+		c.flags.Store(f)
+		c.modLocked(f)
+		return f, false
+	}
+	c.dropExtLocked()
+	return f, false
+}
+
 // Write writes b to the socket or, for what the kernel does not take at
 // once, copies it to the output queue, which the loop drains when the
 // socket becomes writable. It never blocks on the peer. It returns len(b)
@@ -290,6 +327,14 @@ func (c *conn) Writev(bufs [][]byte) (int, error) {
 		c.mu.Unlock()
 		return 0, nil
 	}
+	if f&fCorked != 0 && c.x.n+total > corkMax {
+		var failed bool
+		if f, failed = c.uncorkLocked(f); failed {
+			c.mu.Unlock()
+			c.loop.post(task{kind: taskClose, c: c})
+			return 0, fmt.Errorf("epoll: write: %w", poller.ErrClosed)
+		}
+	}
 	if x := c.x; x != nil && x.n > 0 {
 		if queued := x.n; queued+total > maxOut {
 			c.mu.Unlock() // queued was read under the lock: the loop may change x now
@@ -298,6 +343,21 @@ func (c *conn) Writev(bufs [][]byte) (int, error) {
 		x.appendBufs(bufs, 0)
 		c.mu.Unlock()
 		return total, nil
+	}
+	if f&fInData != 0 {
+		// Answers to pipelined input: the handler's first write of an
+		// OnData call goes out at once (one request, one answer: no copy,
+		// no delay), the later ones are held back and leave together in
+		// one writev when OnData returns (deliver), a syscall per read
+		// instead of per answer.
+		if f&fWrote != 0 && total <= corkMax {
+			c.ext().appendBufs(bufs, 0)
+			c.flags.Store(f | fCorked)
+			c.mu.Unlock()
+			return total, nil
+		}
+		f |= fWrote
+		c.flags.Store(f)
 	}
 	n, err := writevFD(int(c.fd), bufs)
 	if err != nil && err != unix.EAGAIN {
@@ -327,6 +387,15 @@ func (c *conn) Writev(bufs [][]byte) (int, error) {
 // that drains the queue.
 func (c *conn) Flush(ctx context.Context) error {
 	c.mu.Lock()
+	if f := c.flags.Load(); f&fCorked != 0 {
+		// Held-back bytes count as written: a handler may flush them
+		// itself before its OnData returns.
+		if _, failed := c.uncorkLocked(f); failed {
+			c.mu.Unlock()
+			c.loop.post(task{kind: taskClose, c: c})
+			return fmt.Errorf("epoll: flush: %w", poller.ErrClosed)
+		}
+	}
 	x := c.x
 	if x != nil && x.failed {
 		c.mu.Unlock()
@@ -437,6 +506,15 @@ func (c *conn) CloseWrite() error {
 	if f&fWClosed != 0 {
 		return nil
 	}
+	if f&fCorked != 0 {
+		// The FIN goes after the held-back bytes, as it would have had
+		// they been written when Write returned.
+		var failed bool
+		if f, failed = c.uncorkLocked(f); failed {
+			c.loop.post(task{kind: taskClose, c: c})
+			return fmt.Errorf("epoll: close write: %w", poller.ErrClosed)
+		}
+	}
 	f |= fWClosed
 	if c.x == nil || c.x.n == 0 {
 		if err := unix.Shutdown(int(c.fd), unix.SHUT_WR); err != nil {
@@ -458,6 +536,8 @@ func (c *conn) Close() error { return c.CloseWithError(nil) }
 // CloseWithError is Close with the error OnClose reports.
 func (c *conn) CloseWithError(err error) error {
 	c.mu.Lock()
+	// Bytes held back during OnData need nothing here: the close runs on
+	// the loop after OnData returned, and deliver sent them by then.
 	post := c.setReasonLocked(err, true)
 	c.mu.Unlock()
 	if post {

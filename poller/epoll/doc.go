@@ -27,7 +27,13 @@
 // called from any goroutine: writes go straight to the non-blocking socket
 // under a per-connection mutex (a non-blocking writev, never a wait), and
 // only what the kernel refuses is queued and written by the loop on
-// EPOLLOUT. Close marks the connection closed at once (writes fail from
+// EPOLLOUT. One exception batches answers to pipelined input: during a
+// connection's OnData the first write goes out at once and later ones (up
+// to 32 KiB) are copied aside and leave together in one writev when OnData
+// returns, or earlier on Flush or CloseWrite. At 16 messages in flight per
+// connection this cut the server's CPU per 64-byte echo by a third.
+// Accepted TCP connections get TCP_NODELAY, as Go's net gives every TCP
+// connection. Close marks the connection closed at once (writes fail from
 // then on) and the loop closes the descriptor and calls OnClose right after
 // the current handler method, or on its next turn.
 //

@@ -453,6 +453,7 @@ func (l *loop) deliver(c *conn, data []byte, viaCarry bool) {
 	for {
 		c.mu.Lock()
 		h, ver := c.h, c.hver
+		c.flags.Store(c.flags.Load() | fInData)
 		c.mu.Unlock()
 		n := h.OnData(c, data)
 		n = max(0, min(n, len(data)))
@@ -469,6 +470,17 @@ func (l *loop) deliver(c *conn, data []byte, viaCarry bool) {
 		if same {
 			break
 		}
+	}
+	c.mu.Lock()
+	f := c.flags.Load() &^ (fInData | fWrote)
+	c.flags.Store(f)
+	failed := false
+	if f&fCorked != 0 {
+		_, failed = c.uncorkLocked(f)
+	}
+	c.mu.Unlock()
+	if failed {
+		l.post(task{kind: taskClose, c: c}) // as Writev does after a write error
 	}
 	if c.flags.Load()&fFinal != 0 {
 		return
@@ -665,6 +677,13 @@ func (l *loop) accept(i int) {
 			return
 		default:
 			return
+		}
+		if rsa.Addr.Family == unix.AF_INET || rsa.Addr.Family == unix.AF_INET6 {
+			// As Go's net does for every TCP connection: a small answer
+			// must not wait for the peer's delayed ACK of the one before
+			// (Nagle). Answers to one read already leave together (see
+			// Writev), which is what Nagle would have bought.
+			unix.SetsockoptInt(int(r), unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
 		c := &conn{fd: int32(r), org: lr.org, h: lr.h}
 		c.setRemote(&rsa)
