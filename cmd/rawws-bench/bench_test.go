@@ -109,3 +109,29 @@ func TestBarClamps(t *testing.T) {
 		}
 	}
 }
+
+// TestSourcesFor: without -source-addrs, a loopback run gets as many
+// source addresses as its connections need ports, and a remote one one.
+func TestSourcesFor(t *testing.T) {
+	for _, tc := range []struct {
+		conns, ports int
+		loopback     bool
+		want         int
+	}{
+		{1000, 28232, true, 1},
+		{22585, 28232, true, 1},  // 80% of the range
+		{22586, 28232, true, 2},  // one past it
+		{100000, 28232, true, 5}, // 22,585 per address
+		{1000000, 1000, true, 254},
+		{100000, 28232, false, 1}, // other addresses are not ours to use
+		{100000, 0, true, 1},      // range unknown
+	} {
+		if got := sourcesFor(tc.conns, tc.ports, tc.loopback); got != tc.want {
+			t.Errorf("sourcesFor(%d, %d, %v) = %d, want %d", tc.conns, tc.ports, tc.loopback, got, tc.want)
+		}
+	}
+	c := config{url: "ws://127.0.0.1:1/", conns: 10, duration: time.Second, inflight: 1, pipeline: 1}
+	if err := validate(&c); err != nil || c.sources != 1 {
+		t.Errorf("validate with -source-addrs 0: sources %d, %v; want 1, nil", c.sources, err)
+	}
+}

@@ -52,6 +52,35 @@ type config struct {
 	sources int
 }
 
+// portShare is the part of the ephemeral port range one source address is
+// given: the rest stays for other programs and sockets in TIME_WAIT.
+const portShare = 0.8
+
+// sourcesFor is how many loopback source addresses conns connections need
+// when each has ports ephemeral ports (1 when the server is not on
+// loopback, where other addresses cannot be used, or ports is unknown).
+func sourcesFor(conns, ports int, loopback bool) int {
+	if !loopback || ports <= 0 {
+		return 1
+	}
+	per := max(1, int(float64(ports)*portShare))
+	return min(254, max(1, (conns+per-1)/per))
+}
+
+// localPorts is the size of the kernel's ephemeral port range, or 0 when
+// it cannot be read.
+func localPorts() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil || hi < lo {
+		return 0
+	}
+	return hi - lo + 1
+}
+
 // localAddr is the source address of connection i (nil: the kernel picks).
 func (c *config) localAddr(i int) net.Addr {
 	if c.sources <= 1 {
@@ -77,7 +106,7 @@ func main() {
 	flag.DurationVar(&c.settle, "settle", 5*time.Second, "idle: wait after connecting before reading the server's RSS")
 	flag.BoolVar(&c.jsonOut, "json", false, "print one JSON object per scenario instead of the table")
 	flag.BoolVar(&c.quiet, "quiet", false, "no progress line")
-	flag.IntVar(&c.sources, "source-addrs", 1, "dial from 127.0.0.1..127.0.0.N (loopback servers only), for more connections than one address has ports")
+	flag.IntVar(&c.sources, "source-addrs", 0, "dial from 127.0.0.1..127.0.0.N (loopback servers only), for more connections than one address has ports; 0: as many as -conns needs")
 	sizes := flag.String("sizes", "", "alias of -size with a list")
 	flag.Parse()
 
@@ -154,10 +183,14 @@ func validate(c *config) error {
 	if c.ramp < 1 {
 		c.ramp = 1
 	}
+	loopback := strings.HasPrefix(u.Hostname(), "127.") || u.Hostname() == "localhost"
+	if c.sources == 0 {
+		c.sources = sourcesFor(c.conns, localPorts(), loopback)
+	}
 	if c.sources < 1 || c.sources > 254 {
 		return fmt.Errorf("-source-addrs %d out of range 1..254", c.sources)
 	}
-	if host := u.Hostname(); c.sources > 1 && !strings.HasPrefix(host, "127.") && host != "localhost" {
+	if host := u.Hostname(); c.sources > 1 && !loopback {
 		return fmt.Errorf("-source-addrs needs a loopback server, not %s", host)
 	}
 	return nil
