@@ -2,7 +2,6 @@ package rawws
 
 import (
 	"context"
-	"sync"
 
 	"github.com/rawws/rawws/frame"
 )
@@ -81,16 +80,23 @@ func BroadcastFrame(ctx context.Context, sessions []*Session, f frame.Frame) (Br
 type fanout struct {
 	claimed []*Session
 	closing []*Session
+	// free keeps the queue states the claimed writers gave back, for the
+	// next sessions this scratch queues on: a publish to many idle
+	// sessions then passes a handful of them around instead of going to
+	// the pool once per session.
+	free []*writeState
 }
 
-var fanoutPool = sync.Pool{New: func() any { return new(fanout) }}
+// fanoutPool is a statePool: a fanout carries queue states (free) that
+// must come back with it.
+var fanoutPool statePool[fanout]
 
-func getScratch() *fanout { return fanoutPool.Get().(*fanout) }
+func getScratch() *fanout { return fanoutPool.get() }
 
 // queue offers pf to s under policy and notes the follow-up work. It never
 // writes or blocks, so the caller may hold a lock.
 func (sc *fanout) queue(s *Session, pf *PreparedFrame, policy slowPolicy) BroadcastResult {
-	claimed, st := s.queuePrepared(context.Background(), pf, policy)
+	claimed, st := s.queuePrepared(context.Background(), pf, policy, &sc.free)
 	switch st {
 	case queuedOK:
 		if claimed {
@@ -111,7 +117,14 @@ func (sc *fanout) queue(s *Session, pf *PreparedFrame, policy slowPolicy) Broadc
 // held: writing and closing call into the connections.
 func (sc *fanout) finish() {
 	for i, s := range sc.claimed {
-		s.writeLoop(false)
+		if w := s.writeLoopFree(false); w != nil {
+			if len(sc.free) < fanoutFreeKeep {
+				w.reset()
+				sc.free = append(sc.free, w)
+			} else {
+				putWriteState(w)
+			}
+		}
 		sc.claimed[i] = nil
 	}
 	for i, s := range sc.closing {
@@ -125,13 +138,21 @@ func (sc *fanout) finish() {
 	if cap(sc.closing) > fanoutKeep {
 		sc.closing = nil
 	}
-	fanoutPool.Put(sc)
+	fanoutPool.put(sc)
 }
 
 // fanoutKeep bounds the scratch a pooled fanout keeps between broadcasts.
 const fanoutKeep = 1 << 16
 
+// fanoutFreeKeep bounds the queue states a fanout keeps.
+const fanoutFreeKeep = 1 << 10
+
 // Dropped is the session's drop counter: outgoing frames refused at a full
 // queue (Send, SendPrepared, Broadcast, Hub) plus frames discarded from its
 // queue when it closed. Server.Metrics sums the same counter.
-func (s *Session) Dropped() uint64 { return s.stats.drops.Load() }
+func (s *Session) Dropped() uint64 {
+	if c := s.cold.Load(); c != nil {
+		return c.drops.Load()
+	}
+	return 0
+}

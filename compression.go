@@ -71,6 +71,10 @@ type pmd struct {
 	mu   sync.Mutex
 	comp *deflate.Compressor   // guarded by mu, which is taken before Session.mu
 	dec  *deflate.Decompressor // loop only
+	// lastSize is the last inflated message's size (loop only): the next
+	// one's buffer is taken at least that big, so a stream of large
+	// messages does not regrow a buffer each time.
+	lastSize int
 }
 
 // acceptCompression is the server's negotiation: it returns the response
@@ -89,23 +93,23 @@ func acceptCompression(c *Compression, offers string) (deflate.Params, string) {
 // enableCompression switches permessage-deflate on for a session that is
 // not attached yet, with the parameters of its handshake.
 func (s *Session) enableCompression(c *Compression, p deflate.Params, ext string, server bool) {
-	s.parser.AllowedRsv |= 0x40
 	z := &pmd{ext: ext}
 	if s.mode == modeMessages {
 		st := c.settings()
 		z.comp = deflate.NewCompressor(st, p, server)
 		z.dec = deflate.NewDecompressor(p, server, s.opts.MaxMessageSize)
 	}
-	s.pmd = z
+	s.coldState().pmd = z
 }
 
 // Extensions returns the Sec-WebSocket-Extensions value the handshake
 // agreed on ("" for none).
 func (s *Session) Extensions() string {
-	if s.pmd == nil {
+	z := s.deflate()
+	if z == nil {
 		return ""
 	}
-	return s.pmd.ext
+	return z.ext
 }
 
 // compressing returns z when f is a whole text or binary message that the
@@ -156,17 +160,25 @@ var errBadCompressed = &frame.ProtocolError{Code: frame.CloseInvalidPayload, Rea
 // msgInflate ends a compressed message: it inflates what was received
 // (whole is the message's only chunk when it came in one piece, else the
 // bytes given to the decompressor) and delivers it.
-func (s *Session) msgInflate(whole []byte, oneChunk bool) {
-	m := &s.msg
-	d := s.pmd.dec
+func (s *Session) msgInflate(m *msgState, whole []byte, oneChunk bool) {
+	z := s.deflate()
+	d := z.dec
+	if m.bp == nil {
+		m.bp = getBuf(max(inflateInitial, min(z.lastSize, fbufInitial)))
+	}
 	var out []byte
 	var err error
 	if oneChunk {
-		out, err = d.AppendDecompress(m.buf[:0], whole)
+		out, err = d.AppendDecompress((*m.bp)[:0], whole)
 	} else {
-		out, err = d.AppendInflate(m.buf[:0])
+		out, err = d.AppendInflate((*m.bp)[:0])
 	}
 	m.inMsg, m.compressed = false, false
+	// The inflated message lives in the pooled buffer (or what append
+	// grew it into) until it is handled; then it goes back.
+	m.buf = out
+	z.lastSize = len(out)
+	defer m.release()
 	if err != nil {
 		if errors.Is(err, deflate.ErrTooBig) {
 			s.fail(frame.CloseTooBig, "message too big", ErrMessageTooBig)
@@ -175,25 +187,23 @@ func (s *Session) msgInflate(whole []byte, oneChunk bool) {
 		}
 		return
 	}
-	m.buf = out
 	if m.op == frame.OpText && !frame.ValidUTF8(out) {
 		s.fail(frame.CloseInvalidPayload, errBadUTF8.Reason, errBadUTF8)
 		return
 	}
 	s.opts.MessageHandler.OnMessage(s, m.op, out)
-	if cap(m.buf) > msgKeep {
-		m.buf = nil
-	} else {
-		m.buf = m.buf[:0]
-	}
 }
+
+// inflateInitial is the buffer an inflated message starts in; a larger
+// one grows it.
+const inflateInitial = 4 << 10
 
 // releaseCompression gives back the compressor's pooled writer once the
 // session is closed. A sender compressing right now holds z.mu; it sees the
 // session closed when it is done and releases the writer itself, so the
 // loop never waits for a compression here.
 func (s *Session) releaseCompression() {
-	z := s.pmd
+	z := s.deflate()
 	if z == nil || z.comp == nil || !z.mu.TryLock() {
 		return
 	}
@@ -205,12 +215,12 @@ func (s *Session) releaseCompression() {
 // they finish it. A message that arrived whole in the loop's buffer is
 // inflated from there; one in pieces is collected by the decompressor
 // (which caps the compressed bytes) first.
-func (s *Session) msgCompressedData(chunk []byte, end bool) {
-	m := &s.msg
-	d := s.pmd.dec
+func (s *Session) msgCompressedData(r *readState, chunk []byte, end bool) {
+	m := &r.msg
+	d := s.deflate().dec
 	if end && m.size == 0 && d.Buffered() == 0 {
 		m.size = int64(len(chunk))
-		s.msgInflate(chunk, true)
+		s.msgInflate(m, chunk, true)
 		return
 	}
 	m.size += int64(len(chunk))
@@ -219,6 +229,6 @@ func (s *Session) msgCompressedData(chunk []byte, end bool) {
 		return
 	}
 	if end {
-		s.msgInflate(nil, false)
+		s.msgInflate(m, nil, false)
 	}
 }

@@ -181,7 +181,7 @@ func (h *Hub) Subscribe(topic string, s *Session) error {
 	h.mu.Lock()
 	ts := h.subs[s]
 	if ts == nil {
-		if !s.hubs.add(h) {
+		if c := s.hubState(); c == nil || !c.hubs.add(h) {
 			h.mu.Unlock()
 			return fmt.Errorf("rawws: subscribe %q: %w", topic, ErrClosed)
 		}
@@ -218,7 +218,7 @@ func (h *Hub) Unsubscribe(topic string, s *Session) {
 	delete(ts, topic)
 	if len(ts) == 0 {
 		delete(h.subs, s)
-		s.hubs.remove(h)
+		s.coldState().hubs.remove(h)
 	}
 	h.removeLocked(topic, s)
 	h.mu.Unlock()
@@ -235,7 +235,9 @@ func (h *Hub) UnsubscribeAll(s *Session) {
 		h.removeLocked(topic, s)
 	}
 	h.mu.Unlock()
-	s.hubs.remove(h)
+	if c := s.cold.Load(); c != nil {
+		c.hubs.remove(h)
+	}
 	if h.opts.Upstream != nil {
 		for topic := range ts {
 			h.syncUpstream(topic)
@@ -508,13 +510,28 @@ func (l *hubLinks) remove(h *Hub) {
 	}
 }
 
-// leaveHubs unsubscribes s from every hub; OnClose calls it.
-func (s *Session) leaveHubs() {
-	s.hubs.mu.Lock()
-	s.hubs.gone = true
-	hubs := s.hubs.hubs
-	s.hubs.hubs = nil
-	s.hubs.mu.Unlock()
+// hubState returns the cold state that holds s's hub links, or nil once
+// the session is closed. Making it under mu orders it with OnClose, which
+// looks for the links under mu right after marking the session closed.
+func (s *Session) hubState() *sessionCold {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	return s.coldState()
+}
+
+// leaveHubs unsubscribes s from every hub; OnClose calls it with the
+// session's cold state, where the links live. A Subscribe racing with it
+// made that state before OnClose looked (it checks closed under mu first),
+// or finds gone set and fails.
+func (s *Session) leaveHubs(c *sessionCold) {
+	c.hubs.mu.Lock()
+	c.hubs.gone = true
+	hubs := c.hubs.hubs
+	c.hubs.hubs = nil
+	c.hubs.mu.Unlock()
 	for _, h := range hubs {
 		h.UnsubscribeAll(s)
 	}

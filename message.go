@@ -11,23 +11,21 @@ type msgState struct {
 	inMsg bool         // a fragmented message has started and not ended
 	op    frame.Opcode // its opcode (text or binary)
 	size  int64        // payload bytes of the message so far
-	buf   []byte       // reassembly buffer, reused between messages
+	buf   []byte       // reassembly buffer, in the pooled bp while a message needs one
+	bp    *[]byte
 	utf8  frame.UTF8
 	// compressed: the message's first frame had RSV1 (permessage-deflate);
 	// its bytes go to the session's decompressor.
 	compressed bool
 }
 
-// msgKeep is the largest reassembly buffer kept between messages.
-const msgKeep = 64 << 10
-
 // msgBegin applies the message rules to a new frame header (RFC 6455 §5.4,
 // §5.5): no continuation without a message, no new data frame inside an
 // unfinished one, and the message size cap (checked on the header, before
 // any payload). It reports false when the session failed.
-func (s *Session) msgBegin() bool {
-	h := &s.hdr
-	m := &s.msg
+func (s *Session) msgBegin(r *readState) bool {
+	h := &r.hdr
+	m := &r.msg
 	if h.Rsv&0x40 != 0 && (h.Opcode.IsControl() || h.Opcode == frame.OpContinuation) {
 		// The parser lets RSV1 through once permessage-deflate is on; it
 		// belongs only on a message's first frame (RFC 7692 §6).
@@ -73,10 +71,10 @@ var (
 // they end the frame. Text is validated as it arrives, so the session fails
 // with 1007 at the first invalid byte even mid-frame. A message that
 // arrived whole in the loop's buffer is delivered as a view of it.
-func (s *Session) msgData(chunk []byte, last bool) {
-	m := &s.msg
+func (s *Session) msgData(r *readState, chunk []byte, last bool) {
+	m := &r.msg
 	if m.compressed {
-		s.msgCompressedData(chunk, last && s.hdr.Fin)
+		s.msgCompressedData(r, chunk, last && r.hdr.Fin)
 		return
 	}
 	if m.op == frame.OpText {
@@ -86,25 +84,28 @@ func (s *Session) msgData(chunk []byte, last bool) {
 		}
 	}
 	m.size += int64(len(chunk))
-	end := last && s.hdr.Fin
+	end := last && r.hdr.Fin
 	if end && len(m.buf) == 0 && m.size == int64(len(chunk)) {
-		s.msgDone(chunk)
+		s.msgDone(m, chunk)
 		return
 	}
-	m.buf = append(m.buf, chunk...)
+	appendPooled(&m.buf, &m.bp, chunk, r.hdr.Length)
 	if end {
-		s.msgDone(m.buf)
-		if cap(m.buf) > msgKeep {
-			m.buf = nil
-		} else {
-			m.buf = m.buf[:0]
-		}
+		s.msgDone(m, m.buf)
+		m.release()
+	}
+}
+
+// release gives the reassembly buffer back once its message is handled.
+func (m *msgState) release() {
+	if m.bp != nil {
+		putPooled(m.bp, m.buf)
+		m.bp, m.buf = nil, nil
 	}
 }
 
 // msgDone delivers a complete message.
-func (s *Session) msgDone(p []byte) {
-	m := &s.msg
+func (s *Session) msgDone(m *msgState, p []byte) {
 	m.inMsg = false
 	if m.op == frame.OpText && !m.utf8.Complete() {
 		s.fail(frame.CloseInvalidPayload, errBadUTF8.Reason, errBadUTF8)
@@ -116,13 +117,15 @@ func (s *Session) msgDone(p []byte) {
 // msgControl handles a complete control frame in message mode: pings are
 // answered with the same payload, pongs go to a Pinger, and a Close is
 // validated, echoed (code only) and ends the session once written.
-func (s *Session) msgControl(p []byte) {
-	switch s.hdr.Opcode {
+func (s *Session) msgControl(r *readState, p []byte) {
+	switch r.hdr.Opcode {
 	case frame.OpPing:
 		s.enqueueControl(frame.OpPong, p)
 	case frame.OpPong:
-		if pg := s.pongHook.Load(); pg != nil {
-			pg.onPong(p)
+		if c := s.cold.Load(); c != nil {
+			if pg := c.pongHook.Load(); pg != nil {
+				pg.onPong(p)
+			}
 		}
 	case frame.OpClose:
 		r, err := frame.ParseCloseReason(p)

@@ -3,25 +3,42 @@ package rawws
 import "testing"
 
 // BenchmarkSessionStatsPerFrame is what the counting hooks cost one frame
-// in and one out: uncontended atomic adds on the session's own counters.
+// in and one out for a registered session: the adds on its shard of the
+// server's counters, uncontended.
 func BenchmarkSessionStatsPerFrame(b *testing.B) {
-	var st sessionStats
+	srv := &Server{}
+	s := &Session{}
+	srv.register(s)
 	b.ReportAllocs()
 	for b.Loop() {
-		st.framesIn.Add(1)
-		st.bytesIn.Add(131)
-		st.queued(1)
-		st.framesOut.Add(1)
-		st.bytesOut.Add(127)
+		s.countIn(1, 131)
+		s.sink.Load().queued(1)
+		s.countOut(1, 127)
 	}
+}
+
+// BenchmarkSessionStatsParallel is the same from every P at once, each on
+// its own session: what sharing the shards costs when loops collide.
+func BenchmarkSessionStatsParallel(b *testing.B) {
+	srv := &Server{}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		s := &Session{}
+		srv.register(s)
+		for pb.Next() {
+			s.countIn(1, 131)
+			s.sink.Load().queued(1)
+			s.countOut(1, 127)
+		}
+	})
 }
 
 // BenchmarkServerMetrics reads a server's counters with 1,000 live
 // sessions in its registry.
 func BenchmarkServerMetrics(b *testing.B) {
-	srv := &Server{sessions: map[*Session]*tracked{}}
+	srv := &Server{}
 	for range 1000 {
-		srv.sessions[&Session{}] = &tracked{}
+		srv.register(&Session{})
 	}
 	b.ReportAllocs()
 	for b.Loop() {

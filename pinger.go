@@ -36,7 +36,7 @@ type pinger struct {
 // The returned function stops it; it also stops when the session ends.
 func Pinger(s *Session, period, timeout time.Duration) (stop func()) {
 	p := &pinger{s: s, period: period, timeout: timeout}
-	if old := s.pongHook.Swap(p); old != nil {
+	if old := s.coldState().pongHook.Swap(p); old != nil {
 		old.Stop()
 	}
 	p.mu.Lock()
@@ -118,5 +118,5 @@ func (p *pinger) Stop() {
 		p.expire.Stop()
 	}
 	p.mu.Unlock()
-	p.s.pongHook.CompareAndSwap(p, nil)
+	p.s.coldState().pongHook.CompareAndSwap(p, nil)
 }

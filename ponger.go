@@ -7,6 +7,6 @@ package rawws
 // in raw modes. Message mode does this by itself. The returned function
 // stops answering.
 func Ponger(s *Session) (stop func()) {
-	s.autoPong.Store(true)
-	return func() { s.autoPong.Store(false) }
+	s.flags.Or(flagAutoPong)
+	return func() { s.flags.And(^flagAutoPong) }
 }

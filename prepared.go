@@ -170,7 +170,7 @@ func (s *Session) SendPrepared(ctx context.Context, pf *PreparedFrame) error {
 	if s.mode == modeChannel {
 		policy = slowWait
 	}
-	claimed, st := s.queuePrepared(ctx, pf, policy)
+	claimed, st := s.queuePrepared(ctx, pf, policy, nil)
 	switch st {
 	case queuedOK:
 		if claimed {
@@ -212,9 +212,10 @@ const (
 // the given policy. It never writes nor closes anything itself, so a caller may hold its own locks
 // (the Hub's topic lock) around it: claimed says the caller took the writer
 // role and must run s.writeLoop(false) once it can, and queuedCloseSlow
-// says it must fail the session. Only slowWait blocks.
-func (s *Session) queuePrepared(ctx context.Context, pf *PreparedFrame, policy slowPolicy) (claimed bool, st queueStatus) {
-	if s.pmd != nil {
+// says it must fail the session. Only slowWait blocks. A session without a
+// queue takes one from free when it holds any (a broadcast's own).
+func (s *Session) queuePrepared(ctx context.Context, pf *PreparedFrame, policy slowPolicy, free *[]*writeState) (claimed bool, st queueStatus) {
+	if s.deflate() != nil {
 		pf = pf.forSession(s)
 	}
 	n := len(pf.f.Payload)
@@ -239,15 +240,20 @@ func (s *Session) queuePrepared(ctx context.Context, pf *PreparedFrame, policy s
 			continue
 		}
 		s.mu.Unlock()
-		s.stats.drops.Add(1)
+		s.addDrops(1)
 		if policy == slowClose || policy == slowFromSession && s.opts.QueueFull == QueueFullClose {
 			return false, queuedCloseSlow
 		}
 		return false, queuedDropped
 	}
 	pf.retain(1)
-	s.pushLocked(pf.f, nil)
-	s.q[len(s.q)-1].prep = pf
+	if s.w == nil && free != nil && len(*free) > 0 {
+		n := len(*free) - 1
+		s.w = (*free)[n]
+		(*free)[n] = nil
+		*free = (*free)[:n]
+	}
+	s.pushLocked(pf.f, nil, pf)
 	claimed = !s.writing && s.conn != nil
 	if claimed {
 		s.writing = true

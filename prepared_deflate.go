@@ -33,7 +33,7 @@ type pfVariant struct {
 // makes the shared form. The fields read without the lock (takeover,
 // threshold, window) never change after the handshake.
 func (p *PreparedFrame) forSession(s *Session) *PreparedFrame {
-	z := s.pmd
+	z := s.deflate()
 	f := &p.f
 	if z == nil || z.comp == nil || s.opts.Compression == nil || z.comp.Takeover() ||
 		!f.Fin || f.Rsv1 || (f.Opcode != frame.OpText && f.Opcode != frame.OpBinary) || !z.comp.Worth(len(f.Payload)) {

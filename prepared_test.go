@@ -188,15 +188,15 @@ func TestSendPreparedQueueFull(t *testing.T) {
 			if tc.wantErr == ErrQueueFull && time.Since(start) > 40*time.Millisecond {
 				t.Fatal("event-mode SendPrepared waited")
 			}
-			if tc.wantErr == ErrQueueFull && s.stats.drops.Load() != 1 {
-				t.Fatalf("drops %d, want 1", s.stats.drops.Load())
+			if tc.wantErr == ErrQueueFull && s.Dropped() != 1 {
+				t.Fatalf("drops %d, want 1", s.Dropped())
 			}
 			if closed := errors.Is(s.Err(), ErrQueueFull); closed != tc.wantClose {
 				t.Fatalf("session err %v, want closed=%v", s.Err(), tc.wantClose)
 			}
 			if tc.wantClose {
 				s.mu.Lock()
-				last := s.q[len(s.q)-1].f
+				last := s.w.q[len(s.w.q)-1].f
 				s.mu.Unlock()
 				if last.Opcode != frame.OpClose || frame.CloseCode(uint16(last.Payload[0])<<8|uint16(last.Payload[1])) != frame.ClosePolicyViolation {
 					t.Fatalf("last queued %v %x, want Close 1008", last.Opcode, last.Payload)

@@ -6,122 +6,240 @@ import (
 	"github.com/rawws/rawws/frame"
 )
 
-// fbufKeep is the largest frame-assembly buffer a session keeps between
-// frames; bigger ones are dropped so a single large frame does not pin
-// memory on an idle connection.
-const fbufKeep = 64 << 10
-
 // fbufInitial caps the buffer reserved up front for a frame arriving in
 // pieces, so a header announcing a huge length costs nothing until the
 // bytes actually come.
 const fbufInitial = 1 << 20
 
+// readState is the reader's state between bytes: the header parser, the
+// frame in progress and the message layer's reassembly. A read callback
+// keeps it on its stack; only when a header, a frame or a fragmented
+// message is unfinished at the callback's end does it move to Session.rd
+// (a pooled object), and it goes back once that completes, so an idle
+// session carries none of it.
+type readState struct {
+	parser   frame.Parser
+	hdr      frame.Header
+	got      int64
+	inFrame  bool
+	inHeader bool  // the parser holds part of a header
+	maskPos  uint8 // the key position, 0-3 (Mask's pos)
+	// fbuf assembles a frame that arrives in pieces, in the pooled buffer
+	// fbp (nil when none is held).
+	fbuf []byte
+	fbp  *[]byte
+	msg  msgState
+}
+
+// busy reports whether r holds anything the next callback needs.
+func (r *readState) busy() bool {
+	return r.inFrame || r.inHeader || r.msg.inMsg || r.fbp != nil || r.msg.bp != nil
+}
+
+// releaseBufs gives r's pooled buffers back.
+func (r *readState) releaseBufs() {
+	if r.fbp != nil {
+		putPooled(r.fbp, r.fbuf)
+		r.fbp, r.fbuf = nil, nil
+	}
+	if r.msg.bp != nil {
+		putPooled(r.msg.bp, r.msg.buf)
+		r.msg.bp, r.msg.buf = nil, nil
+	}
+}
+
+var readStatePool statePool[readState]
+
+// putPooled gives back a pooled buffer that b (grown by append, maybe
+// reallocated) now stands for; putBuf drops sizes it did not hand out.
+func putPooled(bp *[]byte, b []byte) {
+	*bp = b
+	putBuf(bp)
+}
+
+// appendPooled appends p to the pooled buffer (*b, *bp), taking one of at
+// least hint bytes when none is held. A buffer that runs out is traded for
+// a pooled one twice as large rather than regrown by append, so a stream
+// of fragmented messages keeps recycling the same few buffers.
+func appendPooled(b *[]byte, bp **[]byte, p []byte, hint int64) {
+	need := len(*b) + len(p)
+	if *bp == nil || need > cap(*b) {
+		size := max(need, minPooledRead)
+		if *bp == nil {
+			size = max(size, int(min(hint, fbufInitial)))
+		} else {
+			size = max(size, 2*cap(*b))
+		}
+		nbp := getBuf(size)
+		nb := append((*nbp)[:0], *b...)
+		if *bp != nil {
+			putPooled(*bp, *b)
+		}
+		*bp, *b = nbp, nb
+	}
+	*b = append(*b, p...)
+}
+
+// minPooledRead is the smallest assembly buffer taken: fragments tend to
+// come in runs, and a 4 KiB class is cheap to recycle.
+const minPooledRead = 4 << 10
+
+// initParser sets a parser's policy from the session: what the parser
+// does not carry between frames is rebuilt from these fields each
+// callback rather than kept per session.
+func (s *Session) initParser(p *frame.Parser) {
+	switch s.mode {
+	case modeMessages:
+		if s.opts.Client {
+			p.Masking = frame.MaskForbidden
+		} else {
+			p.Masking = frame.MaskRequired
+		}
+	default:
+		p.AllowedRsv = s.opts.AllowedRsv
+	}
+	if s.deflate() != nil {
+		// The message layer checks where RSV1 may appear (msgBegin).
+		p.AllowedRsv |= 0x40
+	}
+}
+
 // read parses frames out of b on the loop and returns the bytes consumed.
 // Payload bytes are unmasked in place: the loop's buffer is ours once
 // offered. A frame whose payload is entirely in b is delivered as a view of
-// b; one that arrives in pieces is assembled in s.fbuf.
+// b; one that arrives in pieces is assembled in a pooled buffer.
 func (s *Session) read(b []byte) int {
-	n := 0
+	var local readState
+	r := s.rd
+	if r == nil {
+		r = &local
+		s.initParser(&r.parser)
+	}
+	n, frames := s.readFrames(r, b)
+	s.countIn(frames, n)
+	dead := s.flags.Load()&flagReadDead != 0
+	// h, not r, goes to the pool: r may point at local, which must stay
+	// on the stack.
+	switch h := s.rd; {
+	case h != nil:
+		if dead || !h.busy() {
+			// No need to zero h: whoever takes it next overwrites all of
+			// it (*h = local), and releaseBufs dropped its references.
+			s.rd = nil
+			h.releaseBufs()
+			readStatePool.put(h)
+		}
+	case dead:
+		local.releaseBufs()
+	case local.busy():
+		h := readStatePool.get()
+		*h = local
+		s.rd = h
+	}
+	return n
+}
+
+// readFrames is read's loop over r; it returns the bytes consumed and the
+// headers completed.
+func (s *Session) readFrames(r *readState, b []byte) (n, frames int) {
 	for n < len(b) {
 		if s.flags.Load()&flagReadDead != 0 {
-			return len(b)
+			return len(b), frames
 		}
-		if !s.inFrame {
+		if !r.inFrame {
 			if s.mode != modeChannel && s.backlogged() {
-				return n
+				return n, frames
 			}
-			s.parser.MaxFrameSize = s.maxFrameSize.Load()
-			k, done, err := s.parser.Parse(b[n:])
+			r.parser.MaxFrameSize = s.MaxFrameSize()
+			k, done, err := r.parser.Parse(b[n:])
 			n += k
 			if err != nil {
 				s.protocolError(err)
-				return len(b)
+				return len(b), frames
 			}
 			if !done {
-				return n
+				r.inHeader = true
+				return n, frames
 			}
-			s.hdr = s.parser.Header()
-			s.stats.framesIn.Add(1)
-			s.inFrame, s.got, s.maskPos = true, 0, 0
-			if s.mode == modeMessages && !s.msgBegin() {
-				return len(b)
+			r.inHeader = false
+			r.hdr = r.parser.Header()
+			frames++
+			r.inFrame, r.got, r.maskPos = true, 0, 0
+			if s.mode == modeMessages && !s.msgBegin(r) {
+				return len(b), frames
 			}
-			if s.hdr.Length == 0 {
-				s.inFrame = false
-				if !s.frameDone(nil, true) {
-					return n
+			if r.hdr.Length == 0 {
+				r.inFrame = false
+				if !s.frameDone(r, nil, true) {
+					return n, frames
 				}
 				continue
 			}
 		}
 		chunk := b[n:]
-		if rem := s.hdr.Length - s.got; int64(len(chunk)) > rem {
+		if rem := r.hdr.Length - r.got; int64(len(chunk)) > rem {
 			chunk = chunk[:rem]
 		}
-		if s.hdr.Masked {
-			s.maskPos = uint8(Mask(s.hdr.Key, int(s.maskPos), chunk) & 3)
+		if r.hdr.Masked {
+			r.maskPos = uint8(Mask(r.hdr.Key, int(r.maskPos), chunk) & 3)
 		}
 		n += len(chunk)
-		first := s.got == 0
-		s.got += int64(len(chunk))
-		last := s.got == s.hdr.Length
+		first := r.got == 0
+		r.got += int64(len(chunk))
+		last := r.got == r.hdr.Length
 		if last {
-			s.inFrame = false
+			r.inFrame = false
 		}
-		if s.mode == modeMessages && s.hdr.Opcode.IsData() {
-			s.msgData(chunk, last)
+		if s.mode == modeMessages && r.hdr.Opcode.IsData() {
+			s.msgData(r, chunk, last)
 			continue
 		}
 		if first && last {
-			if !s.frameDone(chunk, true) {
-				return n
+			if !s.frameDone(r, chunk, true) {
+				return n, frames
 			}
 			continue
 		}
-		if s.fbuf == nil {
-			s.fbuf = make([]byte, 0, min(s.hdr.Length, fbufInitial))
-		}
-		s.fbuf = append(s.fbuf, chunk...)
-		if last && !s.frameDone(s.fbuf, false) {
-			return n
+		appendPooled(&r.fbuf, &r.fbp, chunk, r.hdr.Length)
+		if last && !s.frameDone(r, r.fbuf, false) {
+			return n, frames
 		}
 	}
-	return n
+	return n, frames
 }
 
 // frameDone hands a complete frame on (a view of the loop's buffer when
-// view is true, else s.fbuf). It reports false when delivery stalled and
+// view is true, else r.fbuf). It reports false when delivery stalled and
 // reading must stop here.
-func (s *Session) frameDone(p []byte, view bool) bool {
+func (s *Session) frameDone(r *readState, p []byte, view bool) bool {
 	if s.mode == modeMessages {
 		// Data frames go through msgData; only control frames get here.
-		if s.hdr.Opcode.IsData() {
-			s.msgData(p, true)
+		if r.hdr.Opcode.IsData() {
+			s.msgData(r, p, true)
 		} else {
-			s.msgControl(p)
+			s.msgControl(r, p)
 		}
-		s.recycleFbuf()
+		r.recycleFbuf()
 		return true
 	}
-	h := &s.hdr
+	h := &r.hdr
 	f := frame.Frame{Fin: h.Fin, Rsv1: h.Rsv&0x40 != 0, Rsv2: h.Rsv&0x20 != 0, Rsv3: h.Rsv&0x10 != 0, Opcode: h.Opcode, Payload: p}
 	if s.mode == modeChannel && !view {
 		// The assembled buffer becomes the frame's own payload.
-		s.fbuf = nil
+		r.fbuf, r.fbp = nil, nil
 	}
 	ok := s.deliver(f, view)
 	if s.mode == modeFrames {
-		s.recycleFbuf()
+		r.recycleFbuf()
 	}
 	return ok
 }
 
-// recycleFbuf empties the assembly buffer, dropping it when large.
-func (s *Session) recycleFbuf() {
-	if cap(s.fbuf) > fbufKeep {
-		s.fbuf = nil
-	} else {
-		s.fbuf = s.fbuf[:0]
+// recycleFbuf gives the assembly buffer back once its frame is handled.
+func (r *readState) recycleFbuf() {
+	if r.fbp != nil {
+		putPooled(r.fbp, r.fbuf)
+		r.fbp, r.fbuf = nil, nil
 	}
 }
 
@@ -151,7 +269,7 @@ func (s *Session) backlogged() bool {
 		return false // the common case, without the lock: nothing waits
 	}
 	s.mu.Lock()
-	if len(s.q) == 0 || s.sendClosed || s.closed || s.conn == nil {
+	if s.queuedLocked() == 0 || s.sendClosed || s.closed || s.conn == nil {
 		s.mu.Unlock()
 		return false
 	}
@@ -162,7 +280,7 @@ func (s *Session) backlogged() bool {
 	// The writer may have drained (and found nothing to resume) between
 	// the two locks: then resume here, or reading would stay paused.
 	s.mu.Lock()
-	if s.wpaused && len(s.q) > 0 {
+	if s.wpaused && s.queuedLocked() > 0 {
 		s.mu.Unlock()
 		return true
 	}

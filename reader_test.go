@@ -61,3 +61,43 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReaderPieces is the path that needs reader state between
+// bytes: a 4 KiB message in three fragments in one read, and a 4 KiB frame
+// split across two reads (message mode, no answer written).
+func BenchmarkReaderPieces(b *testing.B) {
+	p := make([]byte, 4096)
+	frags := cat(
+		encodeFrame(false, frame.OpBinary, p[:1024], true),
+		encodeFrame(false, frame.OpContinuation, p[1024:3072], true),
+		encodeFrame(true, frame.OpContinuation, p[3072:], true),
+	)
+	whole := encodeFrame(true, frame.OpBinary, p, true)
+	for _, tc := range []struct {
+		name  string
+		in    []byte
+		split int
+	}{
+		{"fragments", frags, len(frags)},
+		{"split-frame", whole, len(whole) / 2},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			fc := &fakeConn{}
+			n := 0
+			s := NewRawSession(fc, Options{MessageHandler: MessageFuncs{Message: func(*Session, frame.Opcode, []byte) { n++ }}})
+			buf := make([]byte, len(tc.in))
+			b.SetBytes(int64(len(p)))
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(buf, tc.in)
+				s.OnData(fc, buf[:tc.split])
+				if tc.split < len(buf) {
+					s.OnData(fc, buf[tc.split:])
+				}
+			}
+			if n == 0 || s.Err() != nil {
+				b.Fatalf("%d messages, err %v", n, s.Err())
+			}
+		})
+	}
+}

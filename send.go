@@ -57,16 +57,20 @@ func (s *Session) SendBinary(ctx context.Context, b []byte) error {
 // larger than the byte cap is admitted into an empty queue so it can be
 // sent at all. mu is held.
 func (s *Session) fullLocked(n int) bool {
-	if len(s.q) >= s.opts.OutgoingFrames {
+	w := s.w
+	if w == nil {
+		return false
+	}
+	if len(w.q) >= s.opts.OutgoingFrames {
 		return true
 	}
-	return len(s.q) > 0 && s.qbytes+n > s.opts.OutgoingBytes
+	return len(w.q) > 0 && w.qbytes+n > s.opts.OutgoingBytes
 }
 
 // send queues f; block says whether to wait for room, copyPayload whether
 // the caller keeps f.Payload.
 func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bool) error {
-	z := s.pmd.compressing(&f)
+	z := s.deflate().compressing(&f)
 	if z != nil {
 		// Held until the frame is queued: compressed messages take their
 		// places on the wire in the order they were compressed.
@@ -87,7 +91,7 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 			if s.opts.QueueFull == QueueFullClose {
 				s.fail(frame.ClosePolicyViolation, "outgoing queue full", ErrQueueFull)
 			}
-			s.stats.drops.Add(1)
+			s.addDrops(1)
 			return ErrQueueFull
 		}
 		w := s.waitChanLocked()
@@ -118,7 +122,7 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 		copy(p, f.Payload)
 		f.Payload = p
 	}
-	s.pushLocked(f, pooled)
+	s.pushLocked(f, pooled, nil)
 	if writeNow {
 		s.writing = true
 		s.mu.Unlock()
@@ -131,20 +135,23 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 	return nil
 }
 
-// pushLocked appends f to the queue. mu is held.
-func (s *Session) pushLocked(f frame.Frame, pooled *[]byte) {
-	s.enqSeq++
-	s.q = append(s.q, outFrame{f: f, pooled: pooled, seq: s.enqSeq})
+// pushLocked appends f (with its pooled buffer or prepared frame, released
+// once written) to the queue. mu is held.
+func (s *Session) pushLocked(f frame.Frame, pooled *[]byte, prep *PreparedFrame) {
+	w := s.wLocked()
+	w.enqSeq++
+	w.q = append(w.q, outFrame{f: f, pooled: pooled, prep: prep, seq: w.enqSeq})
 	if s.writing {
 		// It waits behind a busy writer: the reader pauses at its next
 		// frame boundary (backlogged). A frame the caller is about to write
 		// itself sets nothing, keeping atomic stores off the common path.
 		s.flags.Or(flagQueued)
 	}
-	s.qbytes += len(f.Payload)
-	s.stats.queued(len(s.q))
+	w.qbytes += len(f.Payload)
+	if sh := s.sink.Load(); sh != nil {
+		sh.queued(len(w.q))
+	}
 	if f.Opcode == frame.OpClose {
-		s.closeQueued = true
 		s.sendClosed = true
 		s.armCloseTimerLocked()
 	}
@@ -166,13 +173,11 @@ func (s *Session) enqueueControl(op frame.Opcode, payload []byte) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if len(s.q) >= s.opts.OutgoingFrames+maxControlBacklog {
+	if s.queuedLocked() >= s.opts.OutgoingFrames+maxControlBacklog {
 		c := s.conn
-		if s.err == nil {
-			s.err = ErrQueueFull
-		}
+		s.setErrLocked(ErrQueueFull)
 		s.mu.Unlock()
-		s.stats.drops.Add(1)
+		s.addDrops(1)
 		if c != nil {
 			c.CloseWithError(ErrQueueFull)
 		}
@@ -185,7 +190,7 @@ func (s *Session) enqueueControl(op frame.Opcode, payload []byte) bool {
 		p = (*pooled)[:len(payload)]
 		copy(p, payload)
 	}
-	s.pushLocked(frame.Frame{Fin: true, Opcode: op, Payload: p}, pooled)
+	s.pushLocked(frame.Frame{Fin: true, Opcode: op, Payload: p}, pooled, nil)
 	start := !s.writing && s.conn != nil
 	if start {
 		s.writing = true
@@ -206,8 +211,16 @@ func (s *Session) enqueueControl(op frame.Opcode, payload []byte) bool {
 // it from an event callback.
 func (s *Session) Flush(ctx context.Context) error {
 	s.mu.Lock()
-	target := s.enqSeq
+	// The frames to wait for are those of the queue as it is now: written
+	// once its wrSeq reaches target, or once the writer has given the
+	// queue back (it only does so empty).
+	w := s.w
+	var target uint64
+	if w != nil {
+		target = w.enqSeq
+	}
 	for {
+		written := w == nil || s.w != w || w.wrSeq >= target
 		if s.closed {
 			if !s.writing {
 				c := s.conn
@@ -225,7 +238,7 @@ func (s *Session) Flush(ctx context.Context) error {
 				}
 				return nil
 			}
-		} else if s.wrSeq >= target && s.conn != nil {
+		} else if written && s.conn != nil {
 			c := s.conn
 			s.mu.Unlock()
 			if err := c.Flush(ctx); err != nil {
@@ -241,14 +254,17 @@ func (s *Session) Flush(ctx context.Context) error {
 				return fmt.Errorf("rawws: flush: %w", err)
 			}
 			return nil
-		} else if s.wrSeq >= target {
+		} else if written {
 			s.mu.Unlock()
 			return nil
 		}
-		w := s.waitChanLocked()
+		if w != nil && s.w == w {
+			w.waited = true
+		}
+		wake := s.waitChanLocked()
 		s.mu.Unlock()
 		select {
-		case <-w:
+		case <-wake:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -260,7 +276,10 @@ func (s *Session) Flush(ctx context.Context) error {
 // the session plus queued in the connection.
 func (s *Session) Buffered() int {
 	s.mu.Lock()
-	n, c := s.qbytes, s.conn
+	n, c := 0, s.conn
+	if s.w != nil {
+		n = s.w.qbytes
+	}
 	s.mu.Unlock()
 	if c != nil {
 		n += c.Buffered()

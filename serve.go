@@ -11,6 +11,7 @@ import (
 	"time"
 
 	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/internal/grow"
 	"github.com/rawws/rawws/poller"
 )
 
@@ -35,7 +36,7 @@ type Server struct {
 	app  *App
 
 	mu       sync.Mutex
-	sessions map[*Session]*tracked
+	sessions []*Session // the registry; each knows its slot (Session.regIdx)
 	lns      []net.Listener
 	serving  int
 	done     chan struct{} // closed when Shutdown or Close finished
@@ -118,9 +119,8 @@ func NewServer(module func(*App), opts ...ServeOption) (*Server, error) {
 		o(&cfg)
 	}
 	srv := &Server{
-		cfg:      cfg,
-		sessions: map[*Session]*tracked{},
-		done:     make(chan struct{}),
+		cfg:  cfg,
+		done: make(chan struct{}),
 	}
 	switch {
 	case cfg.engine != nil:
@@ -280,35 +280,57 @@ func (s *Server) drainTimeout() time.Duration {
 	return d + time.Second
 }
 
-// tracked is the server's record of one live session.
-type tracked struct {
-	drained atomic.Bool // the server sent its Close 1001
-}
-
-// register adds s to the registry. During a shutdown the session is
-// closed at once with 1001, so no session escapes the drain.
-func (srv *Server) register(s *Session) *tracked {
-	t := &tracked{}
+// register adds s to the registry: a slot in a slice, which the session
+// remembers, so an idle session costs the server one pointer and no
+// allocation of its own. During a shutdown the session is closed at once
+// with 1001, so no session escapes the drain.
+func (srv *Server) register(s *Session) {
 	srv.mu.Lock()
-	srv.sessions[s] = t
+	srv.sessions = grow.Append(srv.sessions, s)
+	s.regIdx = int32(len(srv.sessions))
+	sh := srv.m.shardLocked()
 	srv.mu.Unlock()
+	s.sink.Store(sh)
 	srv.m.opened.Add(1)
 	if srv.closing.Load() {
-		srv.goAway(s, t)
+		srv.goAway(s)
 	}
-	return t
 }
 
-// unregister removes s from the registry and counts why it ended.
+// registryKeep is the registry capacity below which it is never shrunk.
+const registryKeep = 1024
+
+// unregister removes s from the registry and counts why it ended. The last
+// session takes its slot; a registry left mostly empty after a peak is
+// shrunk so the peak's array is not kept for good.
 func (srv *Server) unregister(s *Session, err error) {
 	srv.mu.Lock()
-	t, ok := srv.sessions[s]
-	delete(srv.sessions, s)
-	srv.mu.Unlock()
-	if !ok {
+	i := int(s.regIdx) - 1
+	if i < 0 || i >= len(srv.sessions) || srv.sessions[i] != s {
+		srv.mu.Unlock()
 		return
 	}
-	srv.m.closedSession(s, err, t.drained.Load())
+	last := len(srv.sessions) - 1
+	moved := srv.sessions[last]
+	srv.sessions[i] = moved
+	moved.regIdx = int32(i + 1)
+	srv.sessions[last] = nil
+	srv.sessions = srv.sessions[:last]
+	s.regIdx = 0
+	if c := cap(srv.sessions); c > registryKeep && last < c/4 {
+		srv.sessions = append(make([]*Session, 0, 2*last), srv.sessions...)
+	}
+	// Counted under the lock that removes it: whoever sees the session
+	// gone (Sessions, Metrics.Open) sees why it ended too.
+	srv.m.closedSession(err, s.flags.Load()&flagDrained != 0)
+	srv.mu.Unlock()
+}
+
+// liveSessions returns a copy of the registry.
+func (srv *Server) liveSessions() []*Session {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return append([]*Session(nil), srv.sessions...)
 }
 
 // handoff holds a hijacked connection from the moment the HTTP server

@@ -44,87 +44,140 @@ const (
 // (see Ponger and Pinger for opt-in helpers).
 //
 // All methods are safe for concurrent use.
-// Session.flags bits, each read on the loop without the lock.
+type Session struct {
+	// opts is read-only and may be shared by every session of an
+	// endpoint (defaults applied): a copy per session would cost an idle
+	// connection a hundred bytes. The event handlers are read from it.
+	opts *Options
+	conn poller.Conn
+	mu   sync.Mutex
+
+	// flags packs the loop's lock-free state (flag* bits) in one word:
+	// an idle connection pays for every byte here.
+	flags atomic.Uint32
+	// regIdx is the session's slot in its server's registry plus one (0:
+	// not registered); guarded by that server's mu.
+	regIdx int32
+	mode   mode
+
+	// Writer role and lifecycle, guarded by mu.
+	writing    bool // someone owns the writer role
+	wpaused    bool // reading paused until the writer drains its queue (backlogged)
+	sendClosed bool // no more frames are accepted
+	wantFIN    bool // shut the write side once the queue is written
+	finDone    bool // CloseWrite was called
+	closed     bool // OnClose ran
+
+	// State that exists only while something is in flight, nil when idle:
+	// rd while a header, a frame or a fragmented message is unfinished at
+	// the end of a read callback (loop only; reader.go), w while frames
+	// are queued or being written (guarded by mu; writer.go).
+	rd *readState
+	w  *writeState
+
+	// cold is the state few sessions need, made on first use and kept
+	// (the channel mode's and permessage-deflate's among it).
+	cold atomic.Pointer[sessionCold]
+	// sink is where the traffic counters go: a shard of the server's
+	// counters once the session is registered (metrics.go), else nil.
+	sink atomic.Pointer[statShard]
+}
+
+// Session.flags bits, each read without the lock.
 const (
 	// flagReadDead: input after a fatal error or a close is discarded.
 	flagReadDead uint32 = 1 << iota
 	// flagQueued: frames wait behind a busy writer (set and cleared under
 	// mu); the reader pauses at its next frame boundary (backlogged).
 	flagQueued
+	// flagMasking: frames are masked when written (SetMasking).
+	flagMasking
+	// flagAutoPong: pings are answered (Ponger, message mode).
+	flagAutoPong
+	// flagDrained: the server sent its drain Close 1001 (shutdown.go).
+	flagDrained
+	// flagMaxFrame: SetMaxFrameSize replaced the options' limit with
+	// sessionCold.maxFrame.
+	flagMaxFrame
 )
 
-type Session struct {
-	// opts is read-only and may be shared by every session of an
-	// endpoint (defaults applied): a copy per session would cost an idle
-	// connection a hundred bytes. The event handlers are read from it.
-	opts *Options
-	mode mode
-
-	// Small fields together, so padding does not grow the struct.
-	inFrame  bool
-	maskPos  uint8 // reader: the key position, 0-3 (Mask's pos)
-	masking  atomic.Bool
-	autoPong atomic.Bool
-	flags    atomic.Uint32 // flagReadDead | flagQueued: one word, as the 512-byte budget asks
-
-	maxFrameSize atomic.Int64
-	pongHook     atomic.Pointer[pinger]
-	stats        sessionStats // counters for Server.Metrics (metrics.go)
-	hubs         hubLinks     // Hubs to leave on close (hub.go)
-
-	// doneCh is closed once the connection is gone. It is made on the
-	// first Done (most idle sessions never need one; guarded by mu) and
-	// is closedDone when nobody asked before the end. Read it through
-	// Done.
-	doneCh chan struct{}
-
-	// Reader state: touched only from the loop's callbacks.
-	conn   poller.Conn
-	parser frame.Parser
-	hdr    frame.Header
-	got    int64
-	fbuf   []byte // payload of a frame that arrived in pieces
-	msg    msgState
-	pmd    *pmd // permessage-deflate, when negotiated (set before attach)
-
-	ch *chanState // channel mode only; nil in the event modes
-
-	// Writer state, guarded by mu.
-	mu          sync.Mutex
-	q           []outFrame
-	spare       []outFrame
-	qbytes      int
-	writing     bool   // someone owns the writer role
-	wpaused     bool   // reading paused until the writer drains its queue (backlogged)
-	sendClosed  bool   // no more frames are accepted
-	closeQueued bool   // a Close frame is queued or written
-	wantFIN     bool   // shut the write side once the queue is written
-	finDone     bool   // CloseWrite was called
-	closed      bool   // OnClose ran
-	enqSeq      uint64 // frames ever accepted
-	wrSeq       uint64 // frames ever handed to the connection
-	err         error  // why the session ended (first cause wins)
-	cold        *sessionCold
-	iov         [][]byte // writer's scratch, owned by whoever is writing
-	hdrs        []byte
-	maskBufs    []*[]byte
-}
-
-// sessionCold is the writer-side state few sessions ever use, made on
-// first use (coldLocked) so an idle session does not carry it. Guarded by
-// Session.mu.
+// sessionCold is the state few sessions ever use, made on first use
+// (coldState) so an idle session does not carry it. Once made it stays, so
+// it is read without the lock; its fields say what guards them.
 type sessionCold struct {
+	// Guarded by Session.mu.
 	outgoing   chan frame.Frame // Outgoing's channel, once asked for
 	wake       chan struct{}    // closed at the writer's next progress
 	closeTimer poller.Timer     // bounds a closing session's linger
+	// doneCh is closed once the connection is gone; made by the first
+	// Done before the end (see Done).
+	doneCh chan struct{}
+	err    error // why the session ended (first cause wins)
+
+	pongHook atomic.Pointer[pinger]
+	drops    atomic.Uint64 // frames refused or discarded (Dropped)
+	maxFrame atomic.Int64  // SetMaxFrameSize's limit, once flagMaxFrame is set
+	hubs     hubLinks      // Hubs to leave on close (hub.go)
+
+	// Set before the session is attached, then read-only.
+	ch  *chanState // channel mode only
+	pmd *pmd       // permessage-deflate, when negotiated
 }
 
-// coldLocked returns the session's cold state, making it. mu is held.
-func (s *Session) coldLocked() *sessionCold {
-	if s.cold == nil {
-		s.cold = &sessionCold{}
+// chans is the channel-mode state; nil in the event modes.
+func (s *Session) chans() *chanState {
+	if s.mode != modeChannel {
+		return nil
 	}
-	return s.cold
+	return s.cold.Load().ch
+}
+
+// deflate is the negotiated permessage-deflate state, nil without.
+func (s *Session) deflate() *pmd {
+	if c := s.cold.Load(); c != nil {
+		return c.pmd
+	}
+	return nil
+}
+
+// coldState returns the session's cold state, making it. Any goroutine may
+// call it, with or without mu.
+func (s *Session) coldState() *sessionCold {
+	if c := s.cold.Load(); c != nil {
+		return c
+	}
+	c := &sessionCold{}
+	if s.cold.CompareAndSwap(nil, c) {
+		return c
+	}
+	return s.cold.Load()
+}
+
+// setErrLocked records why the session ends unless a cause is known. mu
+// is held.
+func (s *Session) setErrLocked(err error) {
+	if err == nil {
+		return
+	}
+	if c := s.coldState(); c.err == nil {
+		c.err = err
+	}
+}
+
+// errLocked is the recorded cause. mu is held.
+func (s *Session) errLocked() error {
+	if c := s.cold.Load(); c != nil {
+		return c.err
+	}
+	return nil
+}
+
+// addDrops counts n frames that never reached the wire.
+func (s *Session) addDrops(n int) {
+	s.coldState().drops.Add(uint64(n))
+	if sh := s.sink.Load(); sh != nil {
+		sh.drops.Add(uint64(n))
+	}
 }
 
 // chanState is the channel-mode delivery state, apart from Session so
@@ -167,35 +220,22 @@ func newSession(opts Options) *Session {
 // defaults (withDefaults) and that the caller never changes again, so
 // sessions can share them.
 func newSessionShared(shared *Options) *Session {
-	opts := *shared
 	s := &Session{opts: shared}
+	var fl uint32
 	switch {
-	case opts.MessageHandler != nil:
+	case shared.MessageHandler != nil:
 		s.mode = modeMessages
-		s.autoPong.Store(true)
-		if opts.Client {
-			s.parser.Masking = frame.MaskForbidden
-		} else {
-			s.parser.Masking = frame.MaskRequired
-		}
-		if opts.MaxFrameSize == 0 && opts.MaxMessageSize > 0 {
-			opts.MaxFrameSize = opts.MaxMessageSize
-		}
-	case opts.Handler != nil:
+		fl |= flagAutoPong
+	case shared.Handler != nil:
 		s.mode = modeFrames
-		s.parser.AllowedRsv = opts.AllowedRsv
 	default:
 		s.mode = modeChannel
-		s.ch = &chanState{incoming: make(chan frame.Frame, opts.IncomingFrames), killed: make(chan struct{})}
-		s.parser.AllowedRsv = opts.AllowedRsv
+		s.coldState().ch = &chanState{incoming: make(chan frame.Frame, shared.IncomingFrames), killed: make(chan struct{})}
 	}
-	s.masking.Store(opts.Masking)
-	switch {
-	case opts.MaxFrameSize == 0:
-		s.maxFrameSize.Store(DefaultMaxFrameSize)
-	case opts.MaxFrameSize > 0:
-		s.maxFrameSize.Store(opts.MaxFrameSize)
+	if shared.Masking {
+		fl |= flagMasking
 	}
+	s.flags.Store(fl)
 	return s
 }
 
@@ -217,7 +257,7 @@ func (s *Session) setConn(c poller.Conn) bool {
 		return false
 	}
 	s.conn = c
-	start := len(s.q) > 0 && !s.writing
+	start := s.queuedLocked() > 0 && !s.writing
 	if start {
 		s.writing = true
 	}
@@ -259,12 +299,10 @@ func (s *Session) OnData(c poller.Conn, b []byte) int {
 	if s.flags.Load()&flagReadDead != 0 {
 		return len(b)
 	}
-	if s.ch != nil && s.ch.stalled.Load() {
+	if ch := s.chans(); ch != nil && ch.stalled.Load() {
 		return 0
 	}
-	n := s.read(b)
-	s.stats.bytesIn.Add(uint64(n))
-	return n
+	return s.read(b)
 }
 
 // OnClose implements poller.Handler: the connection is gone. It wakes every
@@ -283,37 +321,38 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 		// OnClose runs on the loop like OnData, so the reader state is
 		// stable here. A peer whose TCP ends inside a frame or a fragmented
 		// message sent something truncated: that is no orderly end.
-		if s.flags.Load()&flagReadDead == 0 && (s.inFrame || s.msg.inMsg) {
+		if r := s.rd; s.flags.Load()&flagReadDead == 0 && r != nil && (r.inFrame || r.msg.inMsg) {
 			err = fmt.Errorf("rawws: connection closed inside a frame or message: %w", io.ErrUnexpectedEOF)
 		}
 	}
-	if err == nil && len(s.q) > 0 {
+	if n := s.queuedLocked(); err == nil && n > 0 {
 		// The peer closed while frames still waited for the socket: they
 		// are lost, which is no orderly end.
-		err = fmt.Errorf("rawws: connection closed with %d frames unsent: %w", len(s.q), ErrClosed)
+		err = fmt.Errorf("rawws: connection closed with %d frames unsent: %w", n, ErrClosed)
 	}
-	if s.err == nil {
-		s.err = err
-	}
+	s.setErrLocked(err)
 	s.dropQueueLocked()
-	if cold := s.cold; cold != nil && cold.closeTimer != nil {
-		cold.closeTimer.Stop()
-		cold.closeTimer = nil
+	cold := s.cold.Load()
+	var done chan struct{}
+	if cold != nil {
+		if cold.closeTimer != nil {
+			cold.closeTimer.Stop()
+			cold.closeTimer = nil
+		}
+		done = cold.doneCh
 	}
 	s.wakeLocked()
-	cause := s.err
-	done := s.doneCh
-	if done == nil {
-		s.doneCh = closedDone
-	}
+	cause := s.errLocked()
 	s.mu.Unlock()
 	s.releaseCompression()
 	if done != nil {
 		close(done)
 	}
-	s.leaveHubs()
-	if p := s.pongHook.Load(); p != nil {
-		p.Stop()
+	if cold != nil {
+		s.leaveHubs(cold)
+		if p := cold.pongHook.Load(); p != nil {
+			p.Stop()
+		}
 	}
 	s.flags.Or(flagReadDead)
 	switch s.mode {
@@ -329,12 +368,18 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 // Done is closed when the session's connection is gone.
 func (s *Session) Done() <-chan struct{} {
 	s.mu.Lock()
-	if s.doneCh == nil {
-		s.doneCh = make(chan struct{})
+	defer s.mu.Unlock()
+	c := s.cold.Load()
+	if c != nil && c.doneCh != nil {
+		return c.doneCh
 	}
-	ch := s.doneCh
-	s.mu.Unlock()
-	return ch
+	if s.closed {
+		// Nobody asked before the end: OnClose had nothing to close.
+		return closedDone
+	}
+	c = s.coldState()
+	c.doneCh = make(chan struct{})
+	return c.doneCh
 }
 
 // closedDone is the Done channel of sessions that ended before anyone
@@ -354,29 +399,50 @@ var closedDone = func() chan struct{} {
 func (s *Session) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.err
+	return s.errLocked()
 }
 
 // setErr records why the session ends unless a cause is already known.
 func (s *Session) setErr(err error) {
 	s.mu.Lock()
-	if s.err == nil {
-		s.err = err
-	}
+	s.setErrLocked(err)
 	s.mu.Unlock()
 }
 
 // Masking reports whether frames are masked when written.
-func (s *Session) Masking() bool { return s.masking.Load() }
+func (s *Session) Masking() bool { return s.flags.Load()&flagMasking != 0 }
 
 // SetMasking sets whether frames are masked when written, each with a
 // fresh random key. The flag is read when a frame is written, so frames
 // still queued take the new value.
-func (s *Session) SetMasking(on bool) { s.masking.Store(on) }
+func (s *Session) SetMasking(on bool) {
+	if on {
+		s.flags.Or(flagMasking)
+	} else {
+		s.flags.And(^flagMasking)
+	}
+}
 
 // MaxFrameSize is the largest payload a peer's frame may announce (0: no
 // limit).
-func (s *Session) MaxFrameSize() int64 { return s.maxFrameSize.Load() }
+func (s *Session) MaxFrameSize() int64 {
+	if s.flags.Load()&flagMaxFrame != 0 {
+		return s.cold.Load().maxFrame.Load()
+	}
+	// Most sessions never change the limit: it is derived from the shared
+	// options rather than stored per session.
+	max := s.opts.MaxFrameSize
+	if max == 0 && s.mode == modeMessages && s.opts.MaxMessageSize > 0 {
+		max = s.opts.MaxMessageSize
+	}
+	switch {
+	case max == 0:
+		return DefaultMaxFrameSize
+	case max < 0:
+		return 0
+	}
+	return max
+}
 
 // SetMaxFrameSize changes the limit from the next frame header on. A header
 // announcing more is answered with Close 1009 "frame too big" before any of
@@ -386,7 +452,9 @@ func (s *Session) SetMaxFrameSize(n int64) {
 	if n < 0 {
 		n = 0
 	}
-	s.maxFrameSize.Store(n)
+	// The value is in place before the flag says to read it.
+	s.coldState().maxFrame.Store(n)
+	s.flags.Or(flagMaxFrame)
 }
 
 // Incoming returns the channel of frames received, in channel mode (nil in
@@ -397,10 +465,11 @@ func (s *Session) SetMaxFrameSize(n int64) {
 // closed when the connection is gone; drain it or Close the session, or a
 // stalled frame keeps one goroutine waiting.
 func (s *Session) Incoming() <-chan frame.Frame {
-	if s.ch == nil {
+	ch := s.chans()
+	if ch == nil {
 		return nil
 	}
-	return s.ch.incoming
+	return ch.incoming
 }
 
 // Outgoing returns a channel whose frames are sent in order as by Send; the
@@ -411,7 +480,7 @@ func (s *Session) Incoming() <-chan frame.Frame {
 // Ownership of each payload passes to the session as with Send.
 func (s *Session) Outgoing() chan<- frame.Frame {
 	s.mu.Lock()
-	c := s.coldLocked()
+	c := s.coldState()
 	out := c.outgoing
 	start := out == nil
 	if start {
@@ -454,12 +523,14 @@ func (s *Session) pumpOutgoing(outgoing chan frame.Frame) {
 func (s *Session) deliver(f frame.Frame, view bool) bool {
 	switch f.Opcode {
 	case frame.OpPing:
-		if s.autoPong.Load() {
+		if s.flags.Load()&flagAutoPong != 0 {
 			s.enqueueControl(frame.OpPong, f.Payload)
 		}
 	case frame.OpPong:
-		if p := s.pongHook.Load(); p != nil {
-			p.onPong(f.Payload)
+		if c := s.cold.Load(); c != nil {
+			if p := c.pongHook.Load(); p != nil {
+				p.onPong(f.Payload)
+			}
 		}
 	}
 	switch s.mode {
@@ -473,7 +544,7 @@ func (s *Session) deliver(f frame.Frame, view bool) bool {
 			f.Payload = p
 		}
 		select {
-		case s.ch.incoming <- f:
+		case s.chans().incoming <- f:
 			return true
 		default:
 		}
@@ -486,7 +557,7 @@ func (s *Session) deliver(f frame.Frame, view bool) bool {
 // stall keeps f aside while Incoming is full: reading pauses and one
 // goroutine waits to put f on Incoming, then resumes reading.
 func (s *Session) stall(f frame.Frame) {
-	ch := s.ch
+	ch := s.chans()
 	ch.stalled.Store(true)
 	s.conn.PauseRead()
 	go func() {
@@ -512,7 +583,7 @@ func (s *Session) stall(f frame.Frame) {
 // closeIncoming closes Incoming, or arranges for the stalled delivery to do
 // it once its frame is in.
 func (s *Session) closeIncoming() {
-	ch := s.ch
+	ch := s.chans()
 	ch.inMu.Lock()
 	defer ch.inMu.Unlock()
 	if ch.inDone {
@@ -536,15 +607,13 @@ func (s *Session) Close(cause error) {
 		return
 	}
 	s.mu.Lock()
-	if s.err == nil {
-		s.err = cause
-	}
+	s.setErrLocked(cause)
 	s.sendClosed = true
 	s.dropQueueLocked()
 	s.wakeLocked()
 	c := s.conn
 	s.mu.Unlock()
-	if ch := s.ch; ch != nil {
+	if ch := s.chans(); ch != nil {
 		ch.inMu.Lock()
 		select {
 		case <-ch.killed:
@@ -584,11 +653,11 @@ func (s *Session) Terminate() {
 // armCloseTimerLocked bounds how long the connection may linger once the
 // session is closing. mu is held.
 func (s *Session) armCloseTimerLocked() {
-	if (s.cold != nil && s.cold.closeTimer != nil) || s.closed || s.opts.CloseTimeout < 0 || s.conn == nil {
+	if c := s.cold.Load(); (c != nil && c.closeTimer != nil) || s.closed || s.opts.CloseTimeout < 0 || s.conn == nil {
 		return
 	}
 	c := s.conn
-	s.coldLocked().closeTimer = c.AfterFunc(s.opts.CloseTimeout, func() {
+	s.coldState().closeTimer = c.AfterFunc(s.opts.CloseTimeout, func() {
 		c.CloseWithError(ErrCloseTimeout)
 	})
 }

@@ -1,15 +1,22 @@
 package rawws
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 	"unsafe"
+
+	"github.com/rawws/rawws/frame"
 )
 
 // An idle event-mode session is what a server holds per connection while
 // nothing happens, so its cost is part of the contract: one allocation of
 // at most maxIdleSession bytes, nothing else (no options copy, no Done
 // channel, no channel-mode state) until something needs it.
-const maxIdleSession = 512 // a Go size class; grow it only knowingly
+const maxIdleSession = 80 // a Go size class; grow it only knowingly
 
 func TestSessionIdleFootprint(t *testing.T) {
 	if n := unsafe.Sizeof(Session{}); n > maxIdleSession {
@@ -22,9 +29,9 @@ func TestSessionIdleFootprint(t *testing.T) {
 	}{
 		{"messages", Options{MessageHandler: MessageFuncs{}}, 1},
 		{"frames", Options{Handler: HandlerFuncs{}}, 1},
-		// Channel mode adds its state: the struct, Incoming (header and
-		// buffer) and the kill switch.
-		{"channel", Options{}, 5},
+		// Channel mode adds its state: the cold state that holds it, the
+		// struct, Incoming (header and buffer) and the kill switch.
+		{"channel", Options{}, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			shared := tc.opts.withDefaults()
@@ -82,5 +89,245 @@ func TestSessionDoneLazy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSessionReturnsToIdle: the reader's and the writer's state exist only
+// while something is in flight. A session that got a frame in pieces, a
+// header in pieces, a fragmented message, or frames behind a busy writer
+// holds none of it once they are done, and what it delivered and wrote is
+// still right.
+func TestSessionReturnsToIdle(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range []string{"messages", "frames"} {
+		t.Run(mode, func(t *testing.T) {
+			var got [][]byte
+			opts := Options{MessageHandler: MessageFuncs{Message: func(s *Session, op frame.Opcode, p []byte) {
+				got = append(got, append([]byte(nil), p...))
+				s.WriteMessage(ctx, op, p)
+			}}}
+			if mode == "frames" {
+				opts = Options{Handler: HandlerFuncs{Frame: func(s *Session, f frame.Frame) {
+					got = append(got, append([]byte(nil), f.Payload...))
+					s.SendCopy(ctx, f)
+				}}}
+			}
+			fc := &fakeConn{record: true}
+			s := NewRawSession(fc, opts)
+			idle := func(when string) {
+				t.Helper()
+				s.mu.Lock()
+				w := s.w
+				s.mu.Unlock()
+				if s.rd != nil || w != nil || s.cold.Load() != nil {
+					t.Fatalf("%s: rd %p, w %p, cold %p; want an idle session", when, s.rd, w, s.cold.Load())
+				}
+			}
+			feed := func(b []byte, wantBusy bool, when string) {
+				t.Helper()
+				buf := append([]byte(nil), b...)
+				if n := s.OnData(fc, buf); n != len(buf) {
+					t.Fatalf("%s: consumed %d of %d", when, n, len(buf))
+				}
+				if busy := s.rd != nil; busy != wantBusy {
+					t.Fatalf("%s: reader state held %v, want %v", when, busy, wantBusy)
+				}
+			}
+			big := pattern(3000, 7)
+			whole := encodeFrame(true, frame.OpBinary, big, true)
+
+			feed(whole, false, "whole frame")
+			idle("after a whole frame")
+			feed(whole[:1000], true, "first part of a frame")
+			feed(whole[1000:], false, "rest of the frame")
+			idle("after a frame in pieces")
+			feed(whole[:3], true, "part of a header")
+			feed(whole[3:], false, "rest")
+			idle("after a header in pieces")
+			if mode == "messages" {
+				feed(encodeFrame(false, frame.OpBinary, big[:1000], true), true, "first fragment")
+				feed(encodeFrame(false, frame.OpContinuation, big[1000:2000], true), true, "middle fragment")
+				feed(encodeFrame(true, frame.OpContinuation, big[2000:], true), false, "last fragment")
+				idle("after a fragmented message")
+			}
+			s.mu.Lock()
+			s.writing = true // another goroutine is mid-write: frames queue
+			s.mu.Unlock()
+			feed(whole, false, "frame behind a busy writer")
+			s.mu.Lock()
+			queued := s.queuedLocked()
+			s.mu.Unlock()
+			if queued != 1 {
+				t.Fatalf("%d frames queued behind the busy writer, want 1", queued)
+			}
+			s.writeLoop(false)
+			idle("after the writer drained")
+			if err := s.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			wantN := 4
+			if mode == "messages" {
+				wantN = 5
+			}
+			if len(got) != wantN {
+				t.Fatalf("%d deliveries, want %d", len(got), wantN)
+			}
+			out := parseFrames(t, fc.output())
+			if len(out) != wantN {
+				t.Fatalf("%d frames echoed, want %d", len(out), wantN)
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], big) || !bytes.Equal(out[i].Payload, big) {
+					t.Fatalf("delivery %d: %d bytes in, %d echoed, want the 3000-byte pattern", i, len(got[i]), len(out[i].Payload))
+				}
+			}
+		})
+	}
+}
+
+// The registry costs the server one slot per session and no allocation:
+// sessions leave from any place, the last one taking the slot.
+func TestRegistrySlots(t *testing.T) {
+	srv := &Server{}
+	ss := make([]*Session, 200)
+	for i := range ss {
+		ss[i] = &Session{}
+		srv.register(ss[i])
+	}
+	for i := 0; i < len(ss); i += 2 {
+		srv.unregister(ss[(i*7)%len(ss)], nil)
+	}
+	srv.unregister(ss[0], nil) // already gone: no effect
+	left := map[*Session]bool{}
+	for i := 0; i < len(ss); i += 2 {
+		left[ss[(i*7+1)%len(ss)]] = true
+	}
+	if srv.Sessions() != len(left) {
+		t.Fatalf("%d sessions registered, want %d", srv.Sessions(), len(left))
+	}
+	for i, s := range srv.sessions {
+		if !left[s] || int(s.regIdx) != i+1 {
+			t.Fatalf("slot %d holds %p (index %d), not a live session in its slot", i, s, s.regIdx)
+		}
+	}
+	if m := srv.Metrics(); m.Closed.Normal != uint64(len(ss)-len(left)) || m.Open != int64(len(left)) {
+		t.Fatalf("metrics: %d closed normally, %d open", m.Closed.Normal, m.Open)
+	}
+	x := &Session{}
+	if a := testing.AllocsPerRun(1000, func() {
+		srv.register(x)
+		srv.unregister(x, nil)
+	}); a != 0 {
+		t.Fatalf("register+unregister: %v allocations", a)
+	}
+}
+
+// Server.Metrics' traffic totals are exact: every session's frames and
+// bytes, live or gone, with no walk over the sessions.
+func TestMetricsShardsExact(t *testing.T) {
+	srv := &Server{}
+	var in, out uint64
+	for i := 0; i < 3*statShards; i++ {
+		s := &Session{}
+		srv.register(s)
+		s.countIn(i%3, 100+i)
+		s.countOut(1, 10+i)
+		in += uint64(100 + i)
+		out += uint64(10 + i)
+		s.sink.Load().queued(i % 5)
+		if i%2 == 0 {
+			srv.unregister(s, nil)
+		}
+		s.countOut(1, 1) // a batch finishing after the end still counts
+		out++
+	}
+	m := srv.Metrics()
+	if m.BytesIn != in || m.BytesOut != out || m.FramesIn != 3*statShards || m.FramesOut != 2*3*statShards || m.QueueHighWater != 4 {
+		t.Fatalf("metrics %+v, want %d/%d bytes in/out, %d/%d frames, high water 4", m, in, out, 3*statShards, 2*3*statShards)
+	}
+}
+
+// seenConn records every buffer written, so a test can tell which frames
+// reached the connection; every few writes it lingers, so senders pile up
+// behind the writer.
+type seenConn struct {
+	fakeConn
+	smu  sync.Mutex
+	seen map[string]bool
+	n    int
+}
+
+func (c *seenConn) Write(b []byte) (int, error) { return c.Writev([][]byte{b}) }
+func (c *seenConn) Writev(bufs [][]byte) (int, error) {
+	c.smu.Lock()
+	for _, b := range bufs {
+		c.seen[string(b)] = true
+	}
+	c.n++
+	slow := c.n%3 == 0
+	c.smu.Unlock()
+	n, err := c.fakeConn.Writev(bufs)
+	if slow {
+		// The writer lingers after a write, as after a system call, so
+		// frames queue behind it and Flush has to wait for them.
+		time.Sleep(20 * time.Microsecond)
+	}
+	return n, err
+}
+
+func (c *seenConn) wrote(p string) bool {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	return c.seen[p]
+}
+
+// Flush keeps its contract while the queue state comes and goes: with
+// senders racing each other, every Flush returns only after the frames its
+// caller sent before it were handed to the connection.
+func TestFlushAcrossQueueReuse(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := &seenConn{seen: map[string]bool{}}
+	s := NewRawSession(c, Options{OutgoingFrames: 4})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				p := fmt.Sprintf("g%d:%d", g, i)
+				if err := s.SendText(ctx, p); err != nil {
+					errs <- err
+					return
+				}
+				if i%7 != 6 {
+					continue
+				}
+				if err := s.Flush(ctx); err != nil {
+					errs <- err
+					return
+				}
+				if !c.wrote(p) {
+					errs <- fmt.Errorf("Flush returned before %q was written", p)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	w := s.w
+	s.mu.Unlock()
+	if w != nil {
+		t.Fatal("the queue state outlived the last write")
 	}
 }

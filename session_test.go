@@ -371,10 +371,10 @@ func TestMaskingAppliesToQueuedFrames(t *testing.T) {
 			}
 			sent++
 			s.mu.Lock()
-			if len(s.q) > 0 {
+			if n := s.queuedLocked(); n > 0 {
 				// Flip while frames wait: the writer reads the flag when it
 				// takes them, after this lock is released.
-				queued = len(s.q)
+				queued = n
 				s.SetMasking(true)
 			}
 			s.mu.Unlock()

@@ -70,10 +70,7 @@ func (s *Server) Close() error {
 func (s *Server) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing.Store(true)
-	live := make(map[*Session]*tracked, len(s.sessions))
-	for sess, t := range s.sessions {
-		live[sess] = t
-	}
+	live := append([]*Session(nil), s.sessions...)
 	w := s.watch
 	s.mu.Unlock()
 	if w != nil {
@@ -85,8 +82,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- s.http.Shutdown(ctx) }()
 
-	for sess, t := range live {
-		s.goAway(sess, t)
+	for _, sess := range live {
+		s.goAway(sess)
 	}
 
 	var err error
@@ -105,13 +102,7 @@ wait:
 		err = fmt.Errorf("rawws: shutdown: http: %w", herr)
 	}
 	// Whatever is left did not make it in time.
-	s.mu.Lock()
-	left := make([]*Session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		left = append(left, sess)
-	}
-	s.mu.Unlock()
-	for _, sess := range left {
+	for _, sess := range s.liveSessions() {
 		sess.Close(ErrShutdownTimeout)
 	}
 	if s.own {
@@ -133,8 +124,8 @@ wait:
 // goAway starts the close handshake of one session for the drain. The
 // Close frame is a control frame: it skips the frame cap, so a full
 // outgoing queue still gets it (behind the queued frames).
-func (s *Server) goAway(sess *Session, t *tracked) {
-	if t.drained.Swap(true) {
+func (s *Server) goAway(sess *Session) {
+	if sess.flags.Or(flagDrained)&flagDrained != 0 {
 		return
 	}
 	sess.enqueueControl(frame.OpClose, goingAway)
@@ -147,8 +138,5 @@ func (s *Server) goAway(sess *Session, t *tracked) {
 
 // drained reports whether the server sent sess its drain Close.
 func (s *Server) drained(sess *Session) bool {
-	s.mu.Lock()
-	t := s.sessions[sess]
-	s.mu.Unlock()
-	return t != nil && t.drained.Load()
+	return sess.flags.Load()&flagDrained != 0
 }

@@ -19,6 +19,71 @@ type outFrame struct {
 	seq    uint64
 }
 
+// writeState is the outgoing queue and the writer's scratch. It exists only
+// while frames wait or are being written: the first frame queued takes
+// one from a pool and the writer gives it back once the queue is empty,
+// so an idle session carries none of it.
+type writeState struct {
+	// Guarded by Session.mu.
+	q      []outFrame
+	spare  []outFrame
+	qbytes int
+	enqSeq uint64 // frames ever accepted into this queue
+	wrSeq  uint64 // frames of this queue handed to the connection
+	// waited: a Flush compares against this state; it is then left to
+	// the GC rather than pooled, so it cannot come back as another
+	// session's queue (or this one's) while that Flush still looks at it.
+	waited bool
+
+	// The writer's scratch, owned by whoever holds the writer role.
+	iov      [][]byte
+	hdrs     []byte
+	maskBufs []*[]byte
+}
+
+var writeStatePool statePool[writeState]
+
+// writeKeep bounds the queue capacity a pooled writeState keeps.
+const writeKeep = 64
+
+// wLocked returns the session's queue, taking one from the pool. mu is
+// held.
+func (s *Session) wLocked() *writeState {
+	if s.w == nil {
+		s.w = writeStatePool.get()
+	}
+	return s.w
+}
+
+// queuedLocked is the number of frames waiting in the queue. mu is held.
+func (s *Session) queuedLocked() int {
+	if s.w == nil {
+		return 0
+	}
+	return len(s.w.q)
+}
+
+// putWriteState returns an emptied writeState to the pool.
+func putWriteState(w *writeState) {
+	w.reset()
+	writeStatePool.put(w)
+}
+
+// reset readies an emptied writeState for another queue, dropping
+// scratch grown large.
+func (w *writeState) reset() {
+	if cap(w.q) > writeKeep || cap(w.spare) > writeKeep {
+		w.q, w.spare = nil, nil
+	}
+	if cap(w.iov) > 2*writeKeep {
+		w.iov = nil
+	}
+	if cap(w.hdrs) > writeKeep*frame.MaxHeaderSize {
+		w.hdrs = nil
+	}
+	w.qbytes, w.enqSeq, w.wrSeq = 0, 0, 0
+}
+
 // writeLoop writes the queue with one vectored write per batch until it is
 // empty. The caller owns the writer role (s.writing set by it). When the
 // connection's own queue grows past Options.OutgoingBytes (the peer reads
@@ -26,10 +91,30 @@ type outFrame struct {
 // Send's bounds apply and SetMasking still reaches them, and one goroutine
 // waits for the connection to drain; it exists only while the backlog does.
 func (s *Session) writeLoop(drainer bool) {
+	if w := s.writeLoopFree(drainer); w != nil {
+		putWriteState(w)
+	}
+}
+
+// writeLoopFree is writeLoop handing the queue state it gave back (if it
+// did) to the caller rather than to the pool: a broadcast keeps them for
+// its next sessions (fanout).
+func (s *Session) writeLoopFree(drainer bool) *writeState {
 	for {
 		s.mu.Lock()
-		if s.closed || len(s.q) == 0 {
+		w := s.w
+		if s.closed || w == nil || len(w.q) == 0 {
 			s.writing = false
+			if w != nil && len(w.q) == 0 {
+				// Everything queued was written (or dropped): the queue
+				// goes back until the next frame, unless a Flush holds it.
+				s.w = nil
+				if w.waited {
+					w = nil
+				}
+			} else {
+				w = nil
+			}
 			c := s.conn
 			fin := s.wantFIN && !s.finDone && !s.closed && c != nil
 			if fin {
@@ -45,19 +130,21 @@ func (s *Session) writeLoop(drainer bool) {
 			if resume {
 				c.ResumeRead() // reading paused for this backlog (see backlogged)
 			}
-			return
+			return w
 		}
-		batch := s.q
-		s.q, s.spare = s.spare[:0], nil
+		batch := w.q
+		w.q, w.spare = w.spare[:0], nil
 		if s.flags.Load()&flagQueued != 0 {
 			s.flags.And(^flagQueued)
 		}
-		s.qbytes = 0
+		w.qbytes = 0
 		c := s.conn
 		s.wakeLocked()
 		s.mu.Unlock()
 
-		iov := s.encodeBatch(batch)
+		// w stays the session's while this goroutine holds the writer
+		// role: only the role's owner gives it back.
+		iov := s.encodeBatch(w, batch)
 		var n int
 		var err error
 		if drainer {
@@ -71,15 +158,15 @@ func (s *Session) writeLoop(drainer bool) {
 				// writes it in pieces as the socket drains.
 				go func() {
 					n, err := s.writeInPieces(c, iov)
-					if !s.finishBatch(c, batch, n, err, true) {
+					if !s.finishBatch(c, w, batch, n, err, true) {
 						s.writeLoop(true)
 					}
 				}()
-				return
+				return nil
 			}
 		}
-		if s.finishBatch(c, batch, n, err, drainer) {
-			return
+		if s.finishBatch(c, w, batch, n, err, drainer) {
+			return nil
 		}
 	}
 }
@@ -87,16 +174,15 @@ func (s *Session) writeLoop(drainer bool) {
 // finishBatch releases a written batch's buffers and records its progress.
 // It reports true when a goroutine took the writer role over (the
 // connection's backlog must drain first and this is not the drainer).
-func (s *Session) finishBatch(c poller.Conn, batch []outFrame, n int, err error, drainer bool) bool {
+func (s *Session) finishBatch(c poller.Conn, w *writeState, batch []outFrame, n int, err error, drainer bool) bool {
 	if err == nil {
-		s.stats.framesOut.Add(uint64(len(batch)))
-		s.stats.bytesOut.Add(uint64(n))
+		s.countOut(len(batch), n)
 	}
-	s.releaseBatch(batch)
+	w.releaseBatch(batch)
 	s.mu.Lock()
-	s.wrSeq = batch[len(batch)-1].seq
+	w.wrSeq = batch[len(batch)-1].seq
 	clear(batch)
-	s.spare = batch[:0]
+	w.spare = batch[:0]
 	s.wakeLocked()
 	s.mu.Unlock()
 	if err != nil {
@@ -173,18 +259,18 @@ func (s *Session) writeLoopAfterDrain(c poller.Conn) {
 	s.writeLoop(true)
 }
 
-// encodeBatch encodes batch into s.iov for one Writev. Server frames are
+// encodeBatch encodes batch into w.iov for one Writev. Server frames are
 // written without copying their payloads; masked frames are masked into
 // pooled buffers so the caller's bytes are never modified. The buffers stay
 // in use until releaseBatch.
-func (s *Session) encodeBatch(batch []outFrame) [][]byte {
-	masking := s.masking.Load()
+func (s *Session) encodeBatch(w *writeState, batch []outFrame) [][]byte {
+	masking := s.Masking()
 	need := len(batch) * frame.MaxHeaderSize
-	if cap(s.hdrs) < need {
-		s.hdrs = make([]byte, need)
+	if cap(w.hdrs) < need {
+		w.hdrs = make([]byte, need)
 	}
-	hdrs := s.hdrs[:need]
-	iov := s.iov[:0]
+	hdrs := w.hdrs[:need]
+	iov := w.iov[:0]
 	for i := range batch {
 		it := &batch[i]
 		if it.prep != nil && !masking {
@@ -201,7 +287,7 @@ func (s *Session) encodeBatch(batch []outFrame) [][]byte {
 				m := (*bp)[:len(p)]
 				copy(m, p)
 				Mask(h.Key, 0, m)
-				s.maskBufs = append(s.maskBufs, bp)
+				w.maskBufs = append(w.maskBufs, bp)
 				p = m
 			}
 		}
@@ -212,20 +298,20 @@ func (s *Session) encodeBatch(batch []outFrame) [][]byte {
 			iov = append(iov, p)
 		}
 	}
-	s.iov = iov
+	w.iov = iov
 	return iov
 }
 
 // releaseBatch returns the buffers of a batch that was written: Writev has
 // put the bytes in the socket or copied them.
-func (s *Session) releaseBatch(batch []outFrame) {
-	clear(s.iov)
-	s.iov = s.iov[:0]
-	for i, bp := range s.maskBufs {
+func (w *writeState) releaseBatch(batch []outFrame) {
+	clear(w.iov)
+	w.iov = w.iov[:0]
+	for i, bp := range w.maskBufs {
 		putBuf(bp)
-		s.maskBufs[i] = nil
+		w.maskBufs[i] = nil
 	}
-	s.maskBufs = s.maskBufs[:0]
+	w.maskBufs = w.maskBufs[:0]
 	for i := range batch {
 		if bp := batch[i].pooled; bp != nil {
 			putBuf(bp)
@@ -239,29 +325,33 @@ func (s *Session) releaseBatch(batch []outFrame) {
 // dropQueueLocked discards the queued frames (the session failed or ended).
 // mu is held.
 func (s *Session) dropQueueLocked() {
-	if len(s.q) > 0 {
-		s.stats.drops.Add(uint64(len(s.q)))
+	w := s.w
+	if w == nil {
+		return
 	}
-	for i := range s.q {
-		if bp := s.q[i].pooled; bp != nil {
+	if len(w.q) > 0 {
+		s.addDrops(len(w.q))
+	}
+	for i := range w.q {
+		if bp := w.q[i].pooled; bp != nil {
 			putBuf(bp)
 		}
-		if pf := s.q[i].prep; pf != nil {
+		if pf := w.q[i].prep; pf != nil {
 			pf.release()
 		}
 	}
-	clear(s.q)
-	s.q = s.q[:0]
+	clear(w.q)
+	w.q = w.q[:0]
 	if s.flags.Load()&flagQueued != 0 {
 		s.flags.And(^flagQueued)
 	}
-	s.qbytes = 0
+	w.qbytes = 0
 }
 
 // wakeLocked wakes every goroutine waiting for queue room or write
 // progress. mu is held.
 func (s *Session) wakeLocked() {
-	if c := s.cold; c != nil && c.wake != nil {
+	if c := s.cold.Load(); c != nil && c.wake != nil {
 		close(c.wake)
 		c.wake = nil
 	}
@@ -269,7 +359,7 @@ func (s *Session) wakeLocked() {
 
 // waitChanLocked returns a channel closed at the next wake. mu is held.
 func (s *Session) waitChanLocked() <-chan struct{} {
-	c := s.coldLocked()
+	c := s.coldState()
 	if c.wake == nil {
 		c.wake = make(chan struct{})
 	}

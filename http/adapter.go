@@ -67,8 +67,8 @@ func (a netHTTPAdapter) ServeHTTP(w *ResponseWriter, r *Request) {
 	if len(r.Body) > 0 {
 		req.Body = io.NopCloser(bytes.NewReader(bytes.Clone(r.Body)))
 	}
-	if r.RemoteAddr != nil {
-		req.RemoteAddr = r.RemoteAddr.String()
+	if a := r.RemoteAddr(); a != nil {
+		req.RemoteAddr = a.String()
 	}
 	sw := &shimWriter{w: w, hdr: nethttp.Header{}}
 	a.h.ServeHTTP(sw, req)

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rawws/rawws/internal/wheel"
 	"github.com/rawws/rawws/poller"
 )
 
@@ -83,10 +84,13 @@ func recycle(ex *exchange) {
 	exPool.Put(ex)
 }
 
-// hconn is the HTTP side of one poller connection.
+// hconn is the HTTP side of one poller connection. It is reused: once
+// the connection is closed or hijacked and nothing holds it any more (see
+// refs), it goes back to its server's pool with its buffers, so a
+// connection that is upgraded at once leaves no garbage behind.
 type hconn struct {
 	srv *Server
-	c   poller.Conn
+	c   poller.Conn // the connection bound now; nil while pooled
 
 	// loop-only (OnData) state
 	p        parser
@@ -95,7 +99,18 @@ type hconn struct {
 	bodyLeft int64
 	chunk    chunkDecoder
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// refs counts what may still use h for the connection bound now: the
+	// connection itself (until it closes or is handed off), a loop
+	// callback in progress, each handler goroutine, and the timer while
+	// it is armed or its callback runs. The last one out returns h to
+	// the pool. A count of zero is final: acquire never revives it, so
+	// a stale pointer (a loop that read the connection's context just
+	// before the hand-off) cannot reach a reused h. It sits next to mu,
+	// whose line its users write anyway, not on the line of srv and c,
+	// which every goroutine reads.
+	refs atomic.Int32
+
 	queue    []*exchange
 	running  int  // handlers on goroutines
 	writing  bool // a flusher is active
@@ -106,22 +121,122 @@ type hconn struct {
 	dead     bool // output is over: drop responses
 	closed   bool
 	hijacked bool
+	connGone bool // the connection's reference was dropped (close or hand-off)
+	armed    bool // tm is pending or its callback has not started yet
 	iov      [][]byte
 	rec      []*exchange
-	timer    poller.Timer
-	timerFn  func()
+	// tm enforces the timeouts; embedded, so arming it allocates nothing.
+	tm wheel.Timer
 
 	lastActive  atomic.Int64
 	headStart   atomic.Int64 // when the pending partial head began; 0 if none
 	readingBody atomic.Bool
 }
 
+// newHconn binds a pooled (or new) hconn to c, holding the connection's
+// reference.
 func newHconn(s *Server, c poller.Conn) *hconn {
-	h := &hconn{srv: s, c: c}
-	h.p.init(s.set.MaxHeaderBytes, s.set.MaxURILength, s.set.MaxHeaders)
-	h.timerFn = h.onTimer
+	h, _ := s.hpool.Get().(*hconn)
+	if h == nil {
+		h = &hconn{srv: s}
+		h.p.init(s.set.MaxHeaderBytes, s.set.MaxURILength, s.set.MaxHeaders)
+		h.tm.Init(timers(), h.onTimer)
+	}
+	h.c = c
 	h.lastActive.Store(monoNow())
+	// Published last: acquire reads h.c only after seeing a count this
+	// store (or a later change) wrote.
+	h.refs.Store(1)
 	return h
+}
+
+// acquire takes a reference on h for a caller that found it through c (the
+// connection's context or handler), which may be stale: it fails when h
+// was released meanwhile or is bound to another connection by now.
+func (h *hconn) acquire(c poller.Conn) bool {
+	for {
+		r := h.refs.Load()
+		if r <= 0 {
+			return false
+		}
+		if h.refs.CompareAndSwap(r, r+1) {
+			break
+		}
+	}
+	if h.c != c {
+		h.unref()
+		return false
+	}
+	return true
+}
+
+// unref drops a reference; the last one returns h to the pool.
+func (h *hconn) unref() {
+	if h.refs.Add(-1) == 0 {
+		h.release()
+	}
+}
+
+// dropConnLocked reports whether the connection's reference is still to
+// be dropped, and marks it dropped; h.mu is held.
+func (h *hconn) dropConnLocked() bool {
+	if h.connGone {
+		return false
+	}
+	h.connGone = true
+	return true
+}
+
+// armLocked schedules the timer after d, taking its reference unless it
+// holds one already; h.mu is held.
+func (h *hconn) armLocked(d time.Duration) {
+	if !h.armed {
+		h.armed = true
+		h.refs.Add(1)
+	}
+	h.tm.Reset(d)
+}
+
+// stopTimerLocked cancels the timer; when its callback is already on its
+// way, the callback drops the timer's reference instead. h.mu is held.
+func (h *hconn) stopTimerLocked() bool {
+	if h.armed && h.tm.Stop() {
+		h.armed = false
+		return true
+	}
+	return false
+}
+
+// release resets h for the next connection and pools it; nothing else
+// holds it (refs reached zero).
+func (h *hconn) release() {
+	h.c = nil
+	h.rstate = rsHead
+	h.cur = nil
+	h.bodyLeft = 0
+	h.chunk.reset()
+	// Responses still queued belong to a connection that died; their
+	// exchanges are left to the collector rather than reused.
+	clear(h.queue)
+	h.queue = h.queue[:0]
+	h.running = 0
+	h.writing, h.dirty, h.paused, h.blocked = false, false, false, false
+	h.stopped, h.dead, h.closed, h.hijacked = false, false, false, false
+	h.connGone, h.armed = false, false
+	clear(h.iov)
+	h.iov = h.iov[:0]
+	clear(h.rec)
+	h.rec = h.rec[:0]
+	h.headStart.Store(0)
+	h.readingBody.Store(false)
+	h.p.reset()
+	if cap(h.p.fields) > 4*pooledFields {
+		h.p.release()
+	}
+	if cap(h.queue) > 64 {
+		h.queue = nil
+	}
+	h.srv.hpool.Put(h)
 }
 
 // canStartLocked reports whether another request may be taken on.
@@ -235,7 +350,7 @@ func (h *hconn) startRequest(b []byte, n int) (int, bool) {
 		h.fail(rerr)
 		return len(b), false
 	}
-	r.RemoteAddr = h.c.RemoteAddr()
+	r.conn = h.c
 	if h.srv.closing.Load() {
 		r.Close = true
 	}
@@ -336,6 +451,9 @@ func (h *hconn) dispatch(ex *exchange, head []byte, queued bool) {
 	inline := h.srv.runInline(r) && !(h.blocked && earlier > 0)
 	if !inline {
 		h.running++
+		// The goroutine's reference, dropped when it is done with h;
+		// taken here, where h.mu's line (refs's too) is ours anyway.
+		h.refs.Add(1)
 	}
 	h.mu.Unlock()
 	if r.Close {
@@ -344,7 +462,7 @@ func (h *hconn) dispatch(ex *exchange, head []byte, queued bool) {
 	if inline {
 		ex.inline = true
 		h.srv.serve(ex)
-		hijacked := ex.w.hijackOK != nil
+		hijacked := ex.w.hijacking
 		h.finish(ex)
 		if hijacked {
 			recycle(ex)
@@ -358,7 +476,32 @@ func (h *hconn) dispatch(ex *exchange, head []byte, queued bool) {
 			r.Body = ex.body
 		}
 	}
+	if r.upgrade || r.Method == "CONNECT" {
+		// An upgrade (or CONNECT): its goroutine is started without
+		// garbage, see spawnq.
+		select {
+		case spawnq <- ex:
+			go runSpawned()
+			return
+		default:
+		}
+	}
 	go h.runAsync(ex)
+}
+
+// spawnq hands new upgrade handler goroutines their exchanges. A go
+// statement with arguments allocates a closure for them (24 bytes per
+// upgrade, garbage once the connection is handed off); one on a function
+// without any allocates nothing. Every send is followed by one
+// runSpawned, so each finds an exchange waiting, though not necessarily
+// the one sent just before it was started. Plain requests keep the go
+// statement: with many handlers starting at once the channel's lock costs
+// more than the closure.
+var spawnq = make(chan *exchange, 256)
+
+func runSpawned() {
+	ex := <-spawnq
+	ex.c.runAsync(ex)
 }
 
 func (h *hconn) runAsync(ex *exchange) {
@@ -369,12 +512,13 @@ func (h *hconn) runAsync(ex *exchange) {
 	// hijack failed), Hijack returned only after that, and r and w are
 	// valid only during ServeHTTP, so nothing else holds it. Every upgrade
 	// would otherwise leave an exchange and its buffers to the collector.
-	hijacked := ex.w.hijackOK != nil
+	hijacked := ex.w.hijacking
 	h.finish(ex)
 	h.flush()
 	if hijacked {
 		recycle(ex)
 	}
+	h.unref()
 }
 
 // finish records the handler's response as complete.
@@ -489,7 +633,7 @@ func (h *hconn) flush() {
 				// The hijacking handler still holds it; it is recycled
 				// when the handler returns.
 				ex.w.hijackErr = ErrConnClosed
-				close(ex.w.hijackOK)
+				ex.w.hijackOK <- struct{}{}
 				continue
 			}
 			rec = append(rec, ex)
@@ -545,8 +689,10 @@ func (h *hconn) flush() {
 // closeAfterWrite half-closes once the queued bytes are out and closes for
 // good after lingerTimeout, so the peer reads the last response.
 func (h *hconn) closeAfterWrite() {
-	h.c.CloseWrite()
-	h.c.AfterFunc(lingerTimeout, func() { h.c.Close() })
+	c := h.c
+	c.CloseWrite()
+	// The closure holds c, not h: h may serve another connection by then.
+	c.AfterFunc(lingerTimeout, func() { c.Close() })
 }
 
 // handoff gives the connection to the hijacker once its response is
@@ -554,41 +700,50 @@ func (h *hconn) closeAfterWrite() {
 func (h *hconn) handoff(ex *exchange) {
 	h.mu.Lock()
 	h.hijacked = true
-	t := h.timer
+	timerRef := h.stopTimerLocked()
+	connRef := h.dropConnLocked()
 	h.mu.Unlock()
-	if t != nil {
-		t.Stop()
+	if timerRef {
+		h.unref() // cannot be the last: the caller holds one
 	}
 	h.srv.untrack(h)
-	// A hijacked connection parses no more heads (parsing stopped at the
-	// upgrade request: h.blocked stays set).
-	h.p.release()
 	// Nothing of the server may stay reachable from the connection once
-	// it is handed off: the context is the only link to h (and through
+	// it is handed off: its handler is the only link to h (and through
 	// it to its buffers and the exchange), so an idle hijacked connection
-	// costs the server no memory. It is cleared before the handler
-	// changes; pollerHandler leaves bytes arriving in between unconsumed,
-	// and SetHandler offers them to the new handler.
-	h.c.SetContext(nil)
+	// costs the server no memory once the hijacker's handler replaces it.
+	// Bytes arriving in between find h hijacked and stay unconsumed;
+	// SetHandler offers them to the new handler.
 	h.c.SetHandler(ex.hijack)
 	h.c.ResumeRead()
-	if ch := ex.w.hijackOK; ch != nil {
-		close(ch)
-	}
+	ex.w.hijackOK <- struct{}{}
 	// The exchange is recycled (runAsync, dispatch) once the hijacking
-	// handler returned: it may still hold its writer until then.
+	// handler returned: it may still hold its writer until then. h goes
+	// back to the pool when the caller's reference (the loop's or the
+	// handler goroutine's) is dropped too.
+	if connRef {
+		h.unref()
+	}
 }
 
 // onTimer enforces ReadHeaderTimeout and IdleTimeout: one wheel timer per
 // connection, re-armed for the nearest deadline instead of reset on every
-// read.
+// read. It runs with the timer's reference, which it hands to the next
+// arming or drops.
 func (h *hconn) onTimer() {
+	if !h.timeout() {
+		h.unref()
+	}
+}
+
+// timeout is onTimer's work; it reports whether it re-armed the timer.
+func (h *hconn) timeout() bool {
 	now := monoNow()
 	set := &h.srv.set
 	h.mu.Lock()
+	h.armed = false
 	if h.closed || h.hijacked || h.dead {
 		h.mu.Unlock()
-		return
+		return false
 	}
 	busy := len(h.queue) > 0 || h.running > 0
 	la := h.lastActive.Load()
@@ -602,13 +757,13 @@ func (h *hconn) onTimer() {
 		h.stopped = true
 		h.mu.Unlock()
 		h.flush()
-		return
+		return false
 	}
 	if (!busy || h.readingBody.Load()) && hs == 0 && now-la >= int64(set.IdleTimeout) {
 		h.dead = true
 		h.mu.Unlock()
 		h.c.Close()
-		return
+		return false
 	}
 	next := int64(set.IdleTimeout)
 	if !busy {
@@ -618,17 +773,24 @@ func (h *hconn) onTimer() {
 		next = min(next, int64(set.ReadHeaderTimeout)-(now-hs))
 	}
 	next = max(next, int64(time.Millisecond))
-	h.timer = h.c.AfterFunc(time.Duration(next), h.timerFn)
+	h.armLocked(time.Duration(next))
 	h.mu.Unlock()
+	return true
 }
 
+// onClose runs with the caller's reference.
 func (h *hconn) onClose() {
 	h.mu.Lock()
 	h.closed, h.dead = true, true
-	t := h.timer
+	timerRef := h.stopTimerLocked()
+	connRef := h.dropConnLocked()
 	h.mu.Unlock()
-	if t != nil {
-		t.Stop()
+	if !connRef {
+		return // hijacked: no longer the server's
+	}
+	if timerRef {
+		h.unref()
 	}
 	h.srv.untrack(h)
+	h.unref()
 }

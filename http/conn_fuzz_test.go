@@ -26,6 +26,7 @@ func FuzzPipeline(f *testing.F) {
 			}))
 		fc := &fakeConn{}
 		h := srv.open(fc)
+		defer h.onClose() // stops its timer
 		var buf []byte
 		for off := 0; off < len(in); {
 			end := min(off+int(step)+1, len(in))

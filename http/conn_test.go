@@ -62,6 +62,15 @@ func (f *fakeConn) RemoteAddr() net.Addr { return fakeAddr }
 func (f *fakeConn) SetContext(v any)     { f.ctx = v }
 func (f *fakeConn) Context() any         { return f.ctx }
 
+// conn is the connection's HTTP state and handler, as the server set
+// them in OnOpen.
+func (f *fakeConn) conn() (*hconn, poller.Handler) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch, _ := f.handler.(connHandler)
+	return ch.h, f.handler
+}
+
 func (f *fakeConn) take() ([]byte, int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -151,8 +160,13 @@ func BenchmarkPipeline(b *testing.B) {
 		for _, depth := range []int{1, 16} {
 			b.Run(fmt.Sprintf("inline=%v/depth=%d", inline, depth), func(b *testing.B) {
 				srv := NewServer(Settings{InlineHandlers: inline, MaxConcurrentPerConn: 16}, helloHandler)
+				// A real engine's timing wheel ticks while connections
+				// are open; the runtime checks timers on every schedule.
+				tk := time.NewTicker(10 * time.Millisecond)
+				defer tk.Stop()
 				fc := &fakeConn{}
 				h := srv.open(fc)
+				_, fch := fc.conn()
 				var req bytes.Buffer
 				for range depth {
 					req.WriteString("GET /plaintext HTTP/1.1\r\nHost: localhost\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
@@ -165,7 +179,8 @@ func BenchmarkPipeline(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i += depth {
-					h.onData(raw)
+					// As the engine calls it, through the connection's handler.
+					fch.OnData(fc, raw)
 					if !inline {
 						waitWrites(h)
 					}

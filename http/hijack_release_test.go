@@ -2,9 +2,13 @@ package http
 
 import (
 	"bufio"
+	"fmt"
 	"io"
+	"net"
 	nethttp "net/http"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/rawws/rawws/poller"
 	_ "github.com/rawws/rawws/poller/epoll" // every backend's hand-off
@@ -46,7 +50,9 @@ func TestHijackReleasesConnState(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				mux := NewServeMux()
+				hc := make(chan *hconn, 1)
 				mux.HandleFunc("/ws", func(w *ResponseWriter, r *Request) {
+					hc <- w.ex.c
 					if _, err := UpgradeWebSocket(w, r, nil, nil, func(string) poller.Handler { return ctxProbe{} }); err != nil {
 						t.Errorf("upgrade: %v", err)
 					}
@@ -78,6 +84,64 @@ func TestHijackReleasesConnState(t *testing.T) {
 				if n != 0 {
 					t.Errorf("server still tracks %d connections after the hijack", n)
 				}
+				// Nothing holds the connection's state any more: it went
+				// back to the pool for the next connection.
+				h := <-hc
+				for i := 0; h.refs.Load() != 0; i++ {
+					if i == 500 {
+						t.Fatalf("connection state still referenced %d times after the hijack", h.refs.Load())
+					}
+					time.Sleep(time.Millisecond)
+				}
+			})
+		}
+	})
+}
+
+// Many connections upgrading at once, with bytes right behind each
+// request, while their released states are reused by the next ones: each
+// connection must get its own bytes back and nobody else's.
+func TestHijackReuseConcurrent(t *testing.T) {
+	forBackends(t, func(t *testing.T, backend string) {
+		for _, inline := range []bool{false, true} {
+			t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) {
+				mux := NewServeMux()
+				mux.HandleFunc("/ws", func(w *ResponseWriter, r *Request) {
+					if _, err := UpgradeWebSocket(w, r, nil, nil, func(string) poller.Handler { return echoHandler{} }); err != nil {
+						t.Errorf("upgrade: %v", err)
+					}
+				})
+				addr, _ := startServer(t, backend, Settings{InlineHandlers: inline}, mux)
+				const conns, rounds = 16, 4
+				var wg sync.WaitGroup
+				for i := range conns {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for j := range rounds {
+							c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							c.SetDeadline(time.Now().Add(10 * time.Second))
+							msg := fmt.Sprintf("conn %d round %d\n", i, j)
+							io.WriteString(c, upgradeReq+msg)
+							br := bufio.NewReader(c)
+							resp, err := nethttp.ReadResponse(br, nil)
+							if err != nil || resp.StatusCode != 101 {
+								t.Errorf("upgrade answer %v %v", resp, err)
+								c.Close()
+								return
+							}
+							if line, err := br.ReadString('\n'); line != msg {
+								t.Errorf("got %q (%v), want %q", line, err, msg)
+							}
+							c.Close()
+						}
+					}()
+				}
+				wg.Wait()
 			})
 		}
 	})

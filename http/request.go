@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"unsafe"
+
+	"github.com/rawws/rawws/poller"
 )
 
 // Request is one parsed HTTP/1.x request.
@@ -36,8 +38,6 @@ type Request struct {
 	// the handler runs; nil when there is none. Bounded by
 	// Settings.MaxBodyBytes.
 	Body []byte
-	// RemoteAddr is the peer's address.
-	RemoteAddr net.Addr
 	// Close is true when the connection will be closed after this
 	// response (the client asked, HTTP/1.0 without keep-alive, or the
 	// server is shutting down).
@@ -47,6 +47,20 @@ type Request struct {
 	expectContinue bool
 	upgrade        bool // Connection: upgrade with an Upgrade field
 	keepAlive10    bool // HTTP/1.0 with Connection: keep-alive
+
+	conn   poller.Conn // the connection, asked for the peer's address on demand
+	remote net.Addr
+}
+
+// RemoteAddr is the peer's address (nil for a Request the server did not
+// make). Like the rest of the Request it is valid only while the handler
+// runs. It is looked up on the first call: most handlers never ask, and a
+// WebSocket upgrade should not pay for an address object per connection.
+func (r *Request) RemoteAddr() net.Addr {
+	if r.remote == nil && r.conn != nil {
+		r.remote = r.conn.RemoteAddr()
+	}
+	return r.remote
 }
 
 // b2s views b as a string without copying; the caller guarantees b is not

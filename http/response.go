@@ -117,7 +117,8 @@ type ResponseWriter struct {
 	written    int64
 	finished   bool
 	hijack     poller.Handler
-	hijackOK   chan struct{}
+	hijacking  bool          // Hijack was called: the exchange is recycled when the handler returns
+	hijackOK   chan struct{} // capacity 1, kept across exchanges: the hand-off (or its failure) happened
 	hijackErr  error
 	rawHead    []byte // complete head set by UpgradeWebSocket
 	headBuf    []byte // rawHead's reusable storage, kept across exchanges
@@ -127,7 +128,7 @@ func (w *ResponseWriter) reset() {
 	b := w.body[:0]
 	hf := w.header.fields[:0]
 	clear(w.header.fields)
-	*w = ResponseWriter{body: b, header: ResponseHeader{fields: hf}, status: 200, declared: -1, headBuf: w.headBuf[:0]}
+	*w = ResponseWriter{body: b, header: ResponseHeader{fields: hf}, status: 200, declared: -1, headBuf: w.headBuf[:0], hijackOK: w.hijackOK}
 }
 
 // Header returns the response's header fields; changes after the first

@@ -27,7 +27,12 @@ func (w *ResponseWriter) Hijack(h poller.Handler) (poller.Conn, error) {
 		return nil, ErrNotHijackable
 	}
 	w.hijack = h
-	w.hijackOK = make(chan struct{})
+	w.hijacking = true
+	if w.hijackOK == nil {
+		// Kept with the pooled exchange: one signal per hijack, always
+		// received below.
+		w.hijackOK = make(chan struct{}, 1)
+	}
 	hc := ex.c
 	hc.finish(ex)
 	hc.flush()

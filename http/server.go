@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rawws/rawws/internal/wheel"
 	"github.com/rawws/rawws/poller"
 	_ "github.com/rawws/rawws/poller/std" // the fallback engine is always there
 )
@@ -40,7 +41,7 @@ type Settings struct {
 	Port int
 	// IdleTimeout closes a connection that has had no request in flight
 	// and no byte received for this long (default 45 s). It is a real
-	// close on the engine's timing wheel, re-armed on activity.
+	// close on a timing wheel of 10 ms resolution, re-armed on activity.
 	IdleTimeout time.Duration
 	// ReadHeaderTimeout bounds the time from a request's first byte to the
 	// end of its head; past it the server answers 408 and closes
@@ -109,6 +110,7 @@ type Server struct {
 	handler Handler
 	allIn   bool // InlineHandlers
 	ph      pollerHandler
+	hpool   sync.Pool // released *hconn, bound to this server's settings
 
 	mu      sync.Mutex
 	eng     poller.Engine
@@ -136,6 +138,13 @@ func NewServer(s Settings, handler Handler) *Server {
 	srv.ph.s = srv
 	return srv
 }
+
+// timers runs every server's connection timeouts, on timers embedded in
+// each hconn: the engine's AfterFunc would allocate one per connection,
+// garbage as soon as the connection is upgraded. Its goroutine runs only
+// while some connection is open, and its resolution (10 ms) is far below
+// any timeout's.
+var timers = sync.OnceValue(func() *wheel.Wheel { return wheel.New(10 * time.Millisecond) })
 
 // Settings returns the settings in effect (defaults filled in).
 func (s *Server) Settings() Settings { return s.set }
@@ -213,8 +222,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // engine (for example one accepted elsewhere and adopted): it becomes the
 // connection's handler, and bytes it had buffered are parsed first.
 func (s *Server) ServeConn(c poller.Conn) {
-	h := s.open(c)
-	c.SetHandler(connHandler{h})
+	s.open(c) // which makes the connection's handler connHandler
 }
 
 // Shutdown stops accepting, lets requests in flight finish and their
@@ -229,13 +237,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for ln := range s.lns {
 		ln.Close()
 	}
-	conns := make([]*hconn, 0, len(s.conns))
+	// A connection may be closed or handed off, and its hconn reused,
+	// once s.mu is let go: each is acquired for the connection it served.
+	type bound struct {
+		h *hconn
+		c poller.Conn
+	}
+	conns := make([]bound, 0, len(s.conns))
 	for h := range s.conns {
-		conns = append(conns, h)
+		conns = append(conns, bound{h, h.c})
 	}
 	s.mu.Unlock()
-	for _, h := range conns {
-		h.shutdown()
+	for _, b := range conns {
+		if b.h.acquire(b.c) {
+			b.h.shutdown()
+			b.h.unref()
+		}
 	}
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
@@ -287,13 +304,16 @@ func (h *hconn) shutdown() {
 
 func (s *Server) open(c poller.Conn) *hconn {
 	h := newHconn(s, c)
-	c.SetContext(h)
+	// The connection's own handler carries h: no context to set and
+	// clear (on epoll, a context costs an allocation), and the engine
+	// offers nothing to pollerHandler once it is replaced.
+	c.SetHandler(connHandler{h})
 	s.mu.Lock()
 	s.conns[h] = struct{}{}
 	s.mu.Unlock()
 	first := min(s.set.IdleTimeout, s.set.ReadHeaderTimeout)
 	h.mu.Lock()
-	h.timer = c.AfterFunc(first, h.timerFn)
+	h.armLocked(first)
 	h.mu.Unlock()
 	if s.closing.Load() {
 		h.shutdown()
@@ -340,24 +360,31 @@ func (s *Server) serve(ex *exchange) {
 	s.handler.ServeHTTP(&ex.w, &ex.req)
 }
 
-// pollerHandler receives every connection's events from the engine.
+// pollerHandler receives a new connection from the engine and hands it
+// to its own connHandler (open); it sees no data and no close.
 type pollerHandler struct{ s *Server }
 
-func (p *pollerHandler) OnOpen(c poller.Conn) { p.s.open(c) }
+func (p *pollerHandler) OnOpen(c poller.Conn)           { p.s.open(c) }
+func (p *pollerHandler) OnData(poller.Conn, []byte) int { return 0 }
+func (p *pollerHandler) OnClose(poller.Conn, error)     {}
 
-func (p *pollerHandler) OnData(c poller.Conn, b []byte) int {
-	h, ok := c.Context().(*hconn)
-	if !ok {
-		// Hijacked while these bytes were on their way: they belong to
-		// the new handler, which SetHandler offers them to.
+// onData feeds b to h, the HTTP state c pointed at, unless that is gone:
+// the connection was hijacked while these bytes were on their way (they
+// belong to the new handler, which SetHandler offers them to), and h may
+// have been released and reused since.
+func onData(h *hconn, c poller.Conn, b []byte) int {
+	if h == nil || !h.acquire(c) {
 		return 0
 	}
-	return h.onData(b)
+	n := h.onData(b)
+	h.unref()
+	return n
 }
 
-func (p *pollerHandler) OnClose(c poller.Conn, _ error) {
-	if h, ok := c.Context().(*hconn); ok {
+func onClose(h *hconn, c poller.Conn) {
+	if h != nil && h.acquire(c) {
 		h.onClose()
+		h.unref()
 	}
 }
 
@@ -365,5 +392,5 @@ func (p *pollerHandler) OnClose(c poller.Conn, _ error) {
 type connHandler struct{ h *hconn }
 
 func (ch connHandler) OnOpen(poller.Conn)                 {}
-func (ch connHandler) OnData(_ poller.Conn, b []byte) int { return ch.h.onData(b) }
-func (ch connHandler) OnClose(poller.Conn, error)         { ch.h.onClose() }
+func (ch connHandler) OnData(c poller.Conn, b []byte) int { return onData(ch.h, c, b) }
+func (ch connHandler) OnClose(c poller.Conn, _ error)     { onClose(ch.h, c) }

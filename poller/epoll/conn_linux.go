@@ -31,6 +31,7 @@ const (
 	fInData                     // the loop is in this connection's OnData
 	fWrote                      // a write went to the socket during this OnData
 	fCorked                     // the queue holds bytes held back during OnData (no EPOLLOUT needed)
+	fInOpen                     // the loop is in this connection's OnOpen: nothing was offered yet
 )
 
 // corkMax bounds the bytes a connection holds back while its handler runs
@@ -486,9 +487,12 @@ func (c *conn) SetHandler(h poller.Handler) {
 	c.mu.Lock()
 	c.h = h
 	c.hver++
-	final := c.flags.Load()&fFinal != 0
+	f := c.flags.Load()
 	c.mu.Unlock()
-	if !final {
+	// From OnOpen there is nothing to offer yet (open delivers adopted
+	// bytes after OnOpen, to the new handler): no task, no wake-up, so a
+	// server that picks each connection's handler there pays nothing.
+	if f&(fFinal|fInOpen) == 0 {
 		c.loop.post(task{kind: taskOffer, c: c})
 	}
 }

@@ -686,3 +686,43 @@ func TestServeListenerClosed(t *testing.T) {
 	}
 	echo("alive")
 }
+
+// TestSetHandlerInOnOpen: a handler chosen in OnOpen gets every byte and
+// the close; the one that was replaced gets nothing, and no offer task is
+// queued for the swap.
+func TestSetHandlerInOnOpen(t *testing.T) {
+	got := make(chan string, 4)
+	closed := make(chan error, 1)
+	posted := make(chan int, 1)
+	next := &fh{
+		data:  func(c poller.Conn, b []byte) int { got <- string(b); return len(b) },
+		close: func(c poller.Conn, err error) { closed <- err },
+	}
+	first := &fh{
+		open: func(c poller.Conn) {
+			l := c.(*conn).loop
+			l.mu.Lock()
+			before := len(l.tasks)
+			l.mu.Unlock()
+			c.SetHandler(next)
+			l.mu.Lock()
+			posted <- len(l.tasks) - before
+			l.mu.Unlock()
+		},
+		data:  func(c poller.Conn, b []byte) int { t.Errorf("replaced handler got %q", b); return len(b) },
+		close: func(poller.Conn, error) { t.Error("replaced handler got OnClose") },
+	}
+	_, addr := start(t, poller.Config{}, Options{}, first)
+	pc := dialT(t, addr)
+	if n := recv(t, posted, "OnOpen"); n != 0 {
+		t.Errorf("SetHandler in OnOpen queued %d tasks, want 0", n)
+	}
+	if _, err := pc.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if s := recv(t, got, "OnData"); s != "hello" {
+		t.Fatalf("new handler got %q", s)
+	}
+	pc.Close()
+	recv(t, closed, "OnClose")
+}

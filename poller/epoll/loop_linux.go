@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rawws/rawws/internal/grow"
 	"github.com/rawws/rawws/poller"
 )
 
@@ -230,7 +231,7 @@ func (l *loop) open(c *conn) {
 		l.free = l.free[:n-1]
 	} else {
 		slot = int32(len(l.conns))
-		l.conns = append(l.conns, nil)
+		l.conns = grow.Append(l.conns, nil)
 	}
 	l.conns[slot] = c
 	l.gen++
@@ -240,7 +241,7 @@ func (l *loop) open(c *conn) {
 	ev := unix.EpollEvent{Events: interest(f), Fd: slot, Pad: int32(c.gen)}
 	err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(c.fd), &ev)
 	if err == nil {
-		c.flags.Store(f)
+		c.flags.Store(f | fInOpen)
 	}
 	h := c.h
 	c.mu.Unlock()
@@ -249,6 +250,9 @@ func (l *loop) open(c *conn) {
 		return
 	}
 	h.OnOpen(c)
+	c.mu.Lock()
+	c.flags.Store(c.flags.Load() &^ fInOpen)
+	c.mu.Unlock()
 	if l.closing(c) {
 		return
 	}
