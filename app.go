@@ -151,30 +151,32 @@ func (ep *endpoint) ServeHTTP(w *rhttp.ResponseWriter, r *rhttp.Request) {
 		w.WriteString("503 server shutting down\n")
 		return
 	}
-	hold := &handoff{}
 	var extra [][2]string
 	pmdParams, ext := acceptCompression(ep.e.Options.Compression, r.Header.Join("Sec-WebSocket-Extensions"))
 	if ext != "" {
 		extra = append(extra, [2]string{"Sec-WebSocket-Extensions", ext})
 	}
-	c, err := rhttp.UpgradeWebSocket(w, r, ep.e.Protocols, ep.e.CheckOrigin, func(string) poller.Handler { return hold }, extra...)
+	// The session takes the connection pending: until complete it keeps
+	// the bytes that arrive and holds a close (Session.OnData, OnClose).
+	s := newSessionShared(ep.sopts)
+	s.flags.Or(flagPending)
+	c, err := rhttp.UpgradeWebSocket(w, r, ep.e.Protocols, ep.e.CheckOrigin, func(string) poller.Handler { return s }, extra...)
 	if err != nil {
 		srv.m.handshakeFailed.Add(1)
 		return
 	}
 	srv.m.upgraded.Add(1)
-	s := newSessionShared(ep.sopts)
 	if ext != "" {
 		s.enableCompression(ep.e.Options.Compression, pmdParams, ext, true)
 	}
 	if ep.e.Channel != nil && s.mode == modeChannel {
 		srv.register(s)
-		hold.complete(c, s)
+		s.complete(c)
 		go ep.runChannel(s)
 		return
 	}
 	// The tracking wrapper's OnOpen registers the session.
-	hold.complete(c, s)
+	s.complete(c)
 }
 
 // runChannel runs a channel-mode session's handler, then keeps the

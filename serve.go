@@ -333,50 +333,21 @@ func (srv *Server) liveSessions() []*Session {
 	return append([]*Session(nil), srv.sessions...)
 }
 
-// handoff holds a hijacked connection from the moment the HTTP server
-// gives it away until its session is attached: bytes arriving meanwhile
-// stay unconsumed (and are offered to the session by SetHandler), and a
-// close meanwhile is passed on, so the session always sees its OnClose.
-type handoff struct {
-	mu     sync.Mutex
-	s      *Session
-	closed bool
-	err    error
-}
-
-func (h *handoff) OnOpen(poller.Conn) {}
-
-func (h *handoff) OnData(c poller.Conn, b []byte) int {
-	h.mu.Lock()
-	s := h.s
-	h.mu.Unlock()
-	if s == nil {
-		return 0
-	}
-	return s.OnData(c, b)
-}
-
-func (h *handoff) OnClose(c poller.Conn, err error) {
-	h.mu.Lock()
-	h.closed, h.err = true, err
-	s := h.s
-	h.mu.Unlock()
-	if s != nil {
-		s.OnClose(c, err)
-	}
-}
-
-// complete attaches s to c (the event handler's OnOpen runs here, before
-// any frame) and makes it the connection's handler.
-func (h *handoff) complete(c poller.Conn, s *Session) {
+// complete attaches s to c, which the HTTP server handed to s while it
+// was pending (flagPending): the event handler's OnOpen runs here, before
+// any frame; bytes that arrived meanwhile are offered again, and a close
+// that came meanwhile ends the session now, so it always sees OnClose.
+func (s *Session) complete(c poller.Conn) {
 	s.attach(c)
-	h.mu.Lock()
-	closed, err := h.closed, h.err
-	if !closed {
-		h.s = s
+	s.mu.Lock()
+	s.flags.And(^flagPending)
+	held := s.flags.Load()&flagHeldClose != 0
+	var err error
+	if held {
+		err = s.cold.Load().heldErr
 	}
-	h.mu.Unlock()
-	if closed {
+	s.mu.Unlock()
+	if held {
 		s.OnClose(c, err)
 		return
 	}

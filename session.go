@@ -99,6 +99,14 @@ const (
 	// flagMaxFrame: SetMaxFrameSize replaced the options' limit with
 	// sessionCold.maxFrame.
 	flagMaxFrame
+	// flagPending: the HTTP server handed the connection to the session
+	// before it is attached (endpoint.ServeHTTP): its bytes wait and a
+	// close is held until complete. The session is its own hand-off, so
+	// an upgrade allocates no go-between.
+	flagPending
+	// flagHeldClose: the connection closed while the session was pending
+	// (sessionCold.heldErr says why).
+	flagHeldClose
 )
 
 // sessionCold is the state few sessions ever use, made on first use
@@ -122,6 +130,8 @@ type sessionCold struct {
 	// Set before the session is attached, then read-only.
 	ch  *chanState // channel mode only
 	pmd *pmd       // permessage-deflate, when negotiated
+
+	heldErr error // the close that came while pending (flagHeldClose); guarded by Session.mu
 }
 
 // chans is the channel-mode state; nil in the event modes.
@@ -296,7 +306,10 @@ func (s *Session) OnOpen(c poller.Conn) {
 // OnData implements poller.Handler: it parses frames out of b, unmasking
 // payloads in place, and delivers them. It never blocks.
 func (s *Session) OnData(c poller.Conn, b []byte) int {
-	if s.flags.Load()&flagReadDead != 0 {
+	if f := s.flags.Load(); f&(flagReadDead|flagPending) != 0 {
+		if f&flagPending != 0 {
+			return 0 // not attached yet: complete has them offered again
+		}
 		return len(b)
 	}
 	if ch := s.chans(); ch != nil && ch.stalled.Load() {
@@ -310,6 +323,14 @@ func (s *Session) OnData(c poller.Conn, b []byte) int {
 // delivered) and calls the handler's OnClose with Err.
 func (s *Session) OnClose(c poller.Conn, err error) {
 	s.mu.Lock()
+	if s.flags.Load()&flagPending != 0 {
+		// The user's OnOpen has not run yet: complete ends the session
+		// with this close once it has.
+		s.coldState().heldErr = err
+		s.flags.Or(flagHeldClose)
+		s.mu.Unlock()
+		return
+	}
 	if s.closed {
 		s.mu.Unlock()
 		return
