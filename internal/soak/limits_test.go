@@ -133,6 +133,11 @@ func TestLimitOutgoingQueue(t *testing.T) {
 						}
 					}
 				}
+				// The refusal is counted when the echo's send returns, which
+				// can be after the peer already saw the close it caused.
+				for end := time.Now().Add(5 * time.Second); srv.Refused.Load() == 0 && time.Now().Before(end); {
+					time.Sleep(10 * time.Millisecond)
+				}
 				if srv.Refused.Load() == 0 {
 					t.Fatal("sent without reading until the write blocked, and the session never refused an echo")
 				}

@@ -922,6 +922,34 @@ func (s *suite) testSetHandler(t *testing.T) {
 			t.Fatalf("new handler got %q", s)
 		}
 	})
+	// A handler that left bytes unconsumed until it was ready (rawws's
+	// session during its upgrade) installs itself again: the bytes held
+	// back are offered at once, with no new input to prompt it.
+	t.Run("sameHandlerFromOutside", func(t *testing.T) {
+		got := make(chan string, 4)
+		seen := make(chan poller.Conn, 1)
+		var ready atomic.Bool
+		h := checked(t, &H{Data: func(c poller.Conn, p []byte) int {
+			if !ready.Load() {
+				select {
+				case seen <- c:
+				default:
+				}
+				return 0
+			}
+			got <- string(p)
+			return len(p)
+		}})
+		addr, _, _ := s.serverConn(t, poller.Config{}, h)
+		c := dial(t, addr)
+		c.Write([]byte("held"))
+		sc := wait(t, seen, 5*time.Second, "first OnData")
+		ready.Store(true)
+		sc.SetHandler(h)
+		if s := wait(t, got, 5*time.Second, "held bytes offered again"); s != "held" {
+			t.Fatalf("handler got %q", s)
+		}
+	})
 }
 
 func (s *suite) testTimers(t *testing.T) {

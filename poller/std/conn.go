@@ -143,6 +143,9 @@ func (c *conn) SetHandler(h poller.Handler) {
 	}
 	c.mu.Lock()
 	c.h = h
+	// Offer what is held back even when h is the handler already: it may
+	// have refused the bytes until it was ready for them.
+	c.reoffer = true
 	c.kickLocked()
 	c.mu.Unlock()
 }
