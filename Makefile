@@ -16,11 +16,13 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 ## test: everything CI checks (format, vet, generated files, race tests,
-## interop against peers, conformance on every backend, fuzz smoke, arm64
-## under qemu, the portable masking code).
+## allocation checks without -race, interop against peers, conformance on
+## every backend, fuzz smoke, arm64 under qemu, the portable masking code).
 test: deps lint
 	bash .ci/gencheck.sh
 	$(GO) test -race -count=1 -timeout 15m ./...
+	# The allocation checks skip under -race, whose instrumentation allocates.
+	$(GO) test -count=1 -run 'Alloc' ./...
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 	bash .ci/conform.sh
 	FUZZTIME=$(FUZZTIME) bash .ci/fuzz.sh
