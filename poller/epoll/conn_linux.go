@@ -44,7 +44,7 @@ const (
 	lEOF                     // read returned 0
 )
 
-// conn is one connection. It is kept small on purpose (112 bytes on amd64):
+// conn is one connection. It is kept small on purpose (96 bytes on amd64):
 // an idle connection owns nothing else but its slot-table entry. Unconsumed
 // input (in) and the output queue (x) exist only while they hold bytes.
 type conn struct {
