@@ -120,10 +120,17 @@ func TestLimitOutgoingQueue(t *testing.T) {
 				}
 				defer bad.Close()
 				bad.Conn.(*net.TCPConn).SetReadBuffer(16 << 10)
-				msg := make([]byte, 32<<10)
+				// One message's 16 answers (16 MiB) outgrow any socket send
+				// buffer (tcp_wmem caps it at 4 MiB by default), so the queue
+				// overflows within the first message. With 32 KiB answers it
+				// could happen that the socket filled at the 15th of a
+				// message's answers: the queue then held one frame, the
+				// session paused reading the peer (as it should) and no echo
+				// was ever refused.
+				msg := make([]byte, 1<<20)
 				// Until the server refuses an echo; bounded in count and time.
 				bad.Conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
-				for i := 0; i < 2000 && srv.Refused.Load() == 0; i++ {
+				for i := 0; i < 200 && srv.Refused.Load() == 0; i++ {
 					if err := bad.WriteFrame(true, frame.OpBinary, msg); err != nil {
 						break // the server closed (QueueFullClose) and reset us
 					}
