@@ -32,7 +32,7 @@
 //
 //   - epoll (the default on Linux): golang.org/x/sys/unix, true read
 //     pause, no input buffer per idle connection: the least memory per
-//     connection (300–450 B per idle upgraded connection against 8 KB on
+//     connection (290–440 B per idle upgraded connection against 8 KB on
 //     netpoll) and the faster echo in bench/RESULTS.md.
 //   - netpoll: cloudwego/netpoll. It cannot stop the kernel reading, so a
 //     paused session is bounded by the engine's input cap (it is closed
