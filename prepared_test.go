@@ -225,7 +225,7 @@ func TestPreparedZeroAllocs(t *testing.T) {
 		if err := s.SendPrepared(ctx, pf); err != nil {
 			t.Fatal(err)
 		}
-	}); a != 0 {
+	}); a != 0 && !raceEnabled {
 		t.Fatalf("SendPrepared: %v allocations per call", a)
 	}
 
@@ -243,12 +243,12 @@ func TestPreparedZeroAllocs(t *testing.T) {
 		}
 	}
 	publish()
-	if a := testing.AllocsPerRun(500, publish); a > hubPoolSlack {
+	if a := testing.AllocsPerRun(500, publish); a != 0 && !raceEnabled {
 		t.Fatalf("Hub.Publish to 64 subscribers: %v allocations per publish", a)
 	}
 	if a := testing.AllocsPerRun(500, func() {
 		BroadcastFrame(ctx, []*Session{s, s, s}, frame.Frame{Fin: true, Opcode: frame.OpText, Payload: payload})
-	}); a > hubPoolSlack {
+	}); a != 0 && !raceEnabled {
 		t.Fatalf("BroadcastFrame: %v allocations per call", a)
 	}
 	if st := hub.Stats(); st.Delivered != 64*502 || st.Dropped != 0 {
