@@ -4,7 +4,9 @@ package epoll
 
 import (
 	"context"
+	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,5 +144,42 @@ func TestAcceptedNoDelay(t *testing.T) {
 	dialT(t, addr)
 	if v := recv(t, got, "OnOpen"); v == 0 {
 		t.Error("TCP_NODELAY is off on an accepted connection")
+	}
+}
+
+// TestCorkWriteErrorCloses: held-back bytes that the socket refuses when
+// OnData returns (the peer reset meanwhile) close the connection with the
+// write error, as a failed direct write does; they are not lost silently.
+func TestCorkWriteErrorCloses(t *testing.T) {
+	inData := make(chan struct{})
+	reset := make(chan struct{})
+	closed := make(chan error, 1)
+	h := &fh{
+		data: func(c poller.Conn, b []byte) int {
+			c.Write([]byte("first"))  // straight to the socket
+			c.Write([]byte("second")) // held back until OnData returns
+			close(inData)
+			select {
+			case <-reset:
+			case <-time.After(10 * time.Second):
+				t.Error("peer reset not signalled")
+			}
+			return len(b)
+		},
+		close: func(c poller.Conn, err error) { closed <- err },
+	}
+	_, addr := start(t, poller.Config{}, Options{}, h)
+	pc := dialT(t, addr)
+	if _, err := pc.Write([]byte("go")); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, inData, "OnData")
+	pc.SetLinger(0) // close with RST
+	pc.Close()
+	time.Sleep(50 * time.Millisecond) // loopback delivers the RST at once; margin for a loaded box
+	close(reset)
+	err := recv(t, closed, "OnClose")
+	if err == nil || errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "write") {
+		t.Fatalf("OnClose(%v), want the held-back bytes' write error", err)
 	}
 }
