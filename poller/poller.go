@@ -56,6 +56,26 @@ type Handler interface {
 	OnClose(c Conn, err error)
 }
 
+// HalfCloseHandler is a Handler that may still owe the peer output when the
+// peer half-closes (sends FIN): an HTTP connection with requests being
+// answered, a WebSocket session that has not yet echoed what arrived or
+// answered a Close. Without it, read EOF closes the connection with io.EOF
+// once the output queued so far is written, so anything the handler had not
+// queued yet would be lost.
+type HalfCloseHandler interface {
+	Handler
+	// OnReadEOF is called once when the peer's FIN arrives, after every
+	// byte received before it was offered to OnData (and, if reading was
+	// paused, only after ResumeRead offered what was held), from the same
+	// goroutine discipline as OnData. Returning false keeps the default
+	// (close with io.EOF once queued output is written). Returning true
+	// keeps the connection open for writing: the handler owns the close
+	// and must end it with CloseWrite (FIN after the queue drains; the
+	// connection then closes with io.EOF) or Close/CloseWithError. No
+	// OnData follows OnReadEOF.
+	OnReadEOF(c Conn) (keepWriting bool)
+}
+
 // Conn is a connection owned by an engine. All methods are safe for
 // concurrent use.
 type Conn interface {
