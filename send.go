@@ -202,14 +202,18 @@ func (s *Session) enqueueControl(op frame.Opcode, payload []byte) bool {
 	return true
 }
 
-// Flush returns once every frame queued before the call has been written to
-// the socket (not that the peer received it), or when ctx ends (ctx.Err).
+// Flush returns once every frame sent before the call, by any path (Send,
+// Outgoing, the helpers), has been written to the socket (not that the
+// peer received it), or when ctx ends (ctx.Err).
 // Once the session is closed it waits for the writer to finish and returns
 // nil, unless bytes the connection still held were lost (the peer reset
 // it with a backlog): then it returns the connection's error, so a loss is
 // never reported as a flush. It blocks the calling goroutine; never call
 // it from an event callback.
 func (s *Session) Flush(ctx context.Context) error {
+	if err := s.syncOutgoing(ctx); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	// The frames to wait for are those of the queue as it is now: written
 	// once its wrSeq reaches target, or once the writer has given the

@@ -114,9 +114,9 @@ const (
 // it is read without the lock; its fields say what guards them.
 type sessionCold struct {
 	// Guarded by Session.mu.
-	outgoing   chan frame.Frame // Outgoing's channel, once asked for
-	wake       chan struct{}    // closed at the writer's next progress
-	closeTimer poller.Timer     // bounds a closing session's linger
+	pump       *outPump     // Outgoing's channel and its goroutine, once asked for
+	wake       chan struct{} // closed at the writer's next progress
+	closeTimer poller.Timer  // bounds a closing session's linger
 	// doneCh is closed once the connection is gone; made by the first
 	// Done before the end (see Done).
 	doneCh chan struct{}
@@ -493,48 +493,124 @@ func (s *Session) Incoming() <-chan frame.Frame {
 	return ch.incoming
 }
 
-// Outgoing returns a channel whose frames are sent in order as by Send; the
-// first call starts one goroutine for this session that drains it until the
-// caller closes the channel. Once the session has ended, frames sent to it
-// are dropped (never blocking the sender); close it to let the goroutine
-// go. The channel holds Options.OutgoingFrames frames.
-// Ownership of each payload passes to the session as with Send.
+// Outgoing returns a channel whose frames are sent in order as by Send;
+// the first call starts one goroutine for this session that drains it
+// until the session ends or the caller closes the channel. Flush, CloseWith
+// and Start's end cover the frames sent on it before them, as they cover
+// Send's. A frame the session refuses (it is closing, or the frame breaks
+// RFC 6455: see Send) cannot fail to its sender: it is counted in Dropped.
+// Once the session has ended nothing reads the channel any more, so a
+// sender that may outlive the session should select on Done as well. The
+// channel holds Options.OutgoingFrames frames. Ownership of each payload
+// passes to the session as with Send.
 func (s *Session) Outgoing() chan<- frame.Frame {
 	s.mu.Lock()
 	c := s.coldState()
-	out := c.outgoing
-	start := out == nil
+	p := c.pump
+	start := p == nil
 	if start {
-		out = make(chan frame.Frame, s.opts.OutgoingFrames)
-		c.outgoing = out
+		p = &outPump{
+			out:  make(chan frame.Frame, s.opts.OutgoingFrames),
+			sync: make(chan chan struct{}),
+			done: make(chan struct{}),
+		}
+		c.pump = p
 	}
 	s.mu.Unlock()
 	if start {
-		go s.pumpOutgoing(out)
+		go s.pumpOutgoing(p)
 	}
-	return out
+	return p.out
 }
 
-func (s *Session) pumpOutgoing(outgoing chan frame.Frame) {
+// outPump is the goroutine behind Outgoing.
+type outPump struct {
+	out chan frame.Frame
+	// sync asks the pump to queue every frame the channel holds and then
+	// close the given channel: frames taken from out are queued before
+	// the pump looks at sync again, so Flush sees them all in the queue.
+	sync chan chan struct{}
+	done chan struct{} // closed when the pump has returned
+}
+
+func (s *Session) pumpOutgoing(p *outPump) {
+	defer close(p.done)
 	done := s.Done()
 	ctx := doneContext{done}
 	for {
 		select {
-		case f, ok := <-outgoing:
+		case f, ok := <-p.out:
 			if !ok {
 				return
 			}
-			// An error means the session is closing: the frame is dropped,
-			// as the seed drops frames sent after close.
-			s.send(ctx, f, true, false)
-		case <-done:
-			// Keep dropping until the caller closes the channel, so a
-			// sender never blocks forever on a dead session.
-			for range outgoing {
+			s.pumpSend(ctx, f)
+		case reply := <-p.sync:
+			// Only what is there now: frames sent after the Flush began are
+			// not its to wait for, and a busy sender cannot hold it forever.
+			for n := len(p.out); n > 0; n-- {
+				f, ok := <-p.out
+				if !ok {
+					close(reply)
+					return
+				}
+				s.pumpSend(ctx, f)
 			}
-			return
+			close(reply)
+		case <-done:
+			// The session is gone: what the channel still holds can never
+			// be written. Count it and let the goroutine go with the
+			// session.
+			for {
+				select {
+				case _, ok := <-p.out:
+					if !ok {
+						return
+					}
+					s.addDrops(1)
+				default:
+					return
+				}
+			}
 		}
 	}
+}
+
+// pumpSend queues a frame taken from Outgoing; one the session refuses is
+// counted, as its sender cannot be told.
+func (s *Session) pumpSend(ctx context.Context, f frame.Frame) {
+	if err := s.send(ctx, f, true, false); err != nil {
+		s.addDrops(1)
+	}
+}
+
+// syncOutgoing returns once every frame sent on Outgoing before the call
+// is in the session's queue (or refused), the pump has ended, or ctx ended.
+func (s *Session) syncOutgoing(ctx context.Context) error {
+	c := s.cold.Load()
+	if c == nil {
+		return nil
+	}
+	s.mu.Lock()
+	p := c.pump
+	s.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	reply := make(chan struct{})
+	select {
+	case p.sync <- reply:
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-reply:
+	case <-p.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 // deliver hands a complete frame to the application. In channel mode it
@@ -693,6 +769,11 @@ func (s *Session) CloseWith(ctx context.Context, r frame.CloseReason) error {
 	p, err := frame.AppendCloseReason(buf[:0], r)
 	if err != nil {
 		return fmt.Errorf("rawws: close: %w", err)
+	}
+	// Frames sent on Outgoing before go out before the Close, not after it
+	// (where they would be refused).
+	if err := s.syncOutgoing(ctx); err != nil {
+		return err
 	}
 	if err := s.send(ctx, frame.Frame{Fin: true, Opcode: frame.OpClose, Payload: p}, true, true); err != nil {
 		return err
