@@ -114,7 +114,7 @@ const (
 // it is read without the lock; its fields say what guards them.
 type sessionCold struct {
 	// Guarded by Session.mu.
-	pump       *outPump     // Outgoing's channel and its goroutine, once asked for
+	pump       *outPump      // Outgoing's channel and its goroutine, once asked for
 	wake       chan struct{} // closed at the writer's next progress
 	closeTimer poller.Timer  // bounds a closing session's linger
 	// doneCh is closed once the connection is gone; made by the first
