@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ const (
 	fWrote                      // a write went to the socket during this OnData
 	fCorked                     // the queue holds bytes held back during OnData (no EPOLLOUT needed)
 	fInOpen                     // the loop is in this connection's OnOpen: nothing was offered yet
+	fHalf                       // OnReadEOF kept it open for writing: it ends at CloseWrite's FIN or a Close
 )
 
 // corkMax bounds the bytes a connection holds back while its handler runs
@@ -42,6 +44,7 @@ const corkMax = 32 << 10
 const (
 	lReady uint8 = 1 << iota // on the loop's ready list
 	lEOF                     // read returned 0
+	lAsked                   // the read EOF was reported (OnReadEOF or the default): no OnData from now on
 )
 
 // conn is one connection. It is kept small on purpose (96 bytes on amd64):
@@ -528,6 +531,12 @@ func (c *conn) CloseWrite() error {
 		f |= fShutWr
 	}
 	c.flags.Store(f)
+	if f&(fHalf|fShutWr) == fHalf|fShutWr {
+		// The peer's FIN came first: both directions are done, so the
+		// connection ends now, as it would after a default read EOF.
+		c.setReasonLocked(io.EOF, true)
+		c.loop.post(task{kind: taskClose, c: c})
+	}
 	return nil
 }
 

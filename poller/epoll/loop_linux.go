@@ -193,7 +193,7 @@ func (l *loop) runTasks() bool {
 			l.resume(t.c)
 		case taskOffer:
 			c := t.c
-			if c.in != nil && c.flags.Load()&(fFinal|fClosed|fPaused) == 0 {
+			if c.in != nil && c.lf&lAsked == 0 && c.flags.Load()&(fFinal|fClosed|fPaused) == 0 {
 				l.deliver(c, *c.in, true)
 				l.closing(c)
 			}
@@ -298,6 +298,13 @@ func (l *loop) event(ev *unix.EpollEvent) {
 	case f&fFinal != 0:
 	case f&fClosed != 0:
 		l.finalize(c, nil)
+	case c.lf&lEOF != 0:
+		// Nothing is left to read. A connection kept open for writing
+		// learns of a reset here when it has nothing queued (a queue
+		// would have failed in writable above).
+		if evs&unix.EPOLLERR != 0 || evs&unix.EPOLLHUP != 0 && f&fHalf != 0 {
+			l.finalize(c, sockError(c))
+		}
 	case f&fPaused != 0:
 		if evs&unix.EPOLLERR != 0 {
 			l.finalize(c, sockError(c))
@@ -337,7 +344,7 @@ func (l *loop) resume(c *conn) {
 	f := c.flags.Load() &^ fResumeQ
 	c.flags.Store(f)
 	c.mu.Unlock()
-	if f&(fFinal|fClosed|fPaused) != 0 {
+	if f&(fFinal|fClosed|fPaused) != 0 || c.lf&lAsked != 0 {
 		l.closing(c)
 		return
 	}
@@ -517,12 +524,38 @@ func (l *loop) deliver(c *conn, data []byte, viaCarry bool) {
 	}
 }
 
-// peerClosed handles read EOF: the connection closes with io.EOF once its
-// queued output is written (the peer only half-closed, it may still read).
+// peerClosed handles read EOF once every byte before it was offered: a
+// HalfCloseHandler is asked whether it still owes output; otherwise the
+// connection closes with io.EOF once its queued output is written (the
+// peer only half-closed, it may still read).
 func (l *loop) peerClosed(c *conn) {
 	c.lf |= lEOF
 	if c.flags.Load()&fPaused != 0 {
 		return // reported after ResumeRead delivered what was carried
+	}
+	if c.lf&lAsked != 0 {
+		return
+	}
+	c.lf |= lAsked
+	c.mu.Lock()
+	h := c.h
+	c.mu.Unlock()
+	if hc, ok := h.(poller.HalfCloseHandler); ok && c.flags.Load()&(fClosed|fFinal) == 0 {
+		keep := hc.OnReadEOF(c)
+		if l.closing(c) {
+			return
+		}
+		if keep {
+			c.mu.Lock()
+			f := c.flags.Load() | fHalf
+			c.flags.Store(f)
+			c.mu.Unlock()
+			if f&fShutWr != 0 {
+				// CloseWrite ran before fHalf was set and did not end it.
+				l.finalize(c, io.EOF)
+			}
+			return
+		}
 	}
 	c.mu.Lock()
 	pending := c.x != nil && c.x.n > 0 && c.flags.Load()&fClosed == 0
@@ -562,7 +595,9 @@ func (l *loop) writable(c *conn) {
 		c.flags.Store(f)
 		c.modLocked(f)
 		c.dropExtLocked()
-		eof = c.lf&lEOF != 0 && f&fPaused == 0
+		// After the read EOF was reported the connection ends with its
+		// queue, unless OnReadEOF kept it open: then it ends at the FIN.
+		eof = c.lf&lAsked != 0 && (f&fHalf == 0 || f&fShutWr != 0)
 	}
 	c.mu.Unlock()
 	if eof {

@@ -80,6 +80,8 @@ func Run(t *testing.T, newEngine NewEngine, opts Options) {
 		{"CloseDuringWrite", s.testCloseDuringWrite},
 		{"PeerReset", s.testPeerReset},
 		{"HalfClose", s.testHalfClose},
+		{"ReadEOF", s.testReadEOF},
+		{"DataBeforeClose", s.testDataBeforeClose},
 		{"PauseResume", s.testPauseResume},
 		{"SetHandler", s.testSetHandler},
 		{"Timers", s.testTimers},
@@ -163,9 +165,10 @@ type H struct {
 }
 
 type connState struct {
-	busy   atomic.Int32
-	opened bool
-	closed bool
+	busy    atomic.Int32
+	opened  bool
+	closed  bool
+	readEOF bool
 }
 
 func (h *H) enter(c poller.Conn, ev string) *connState {
@@ -189,12 +192,20 @@ func (h *H) enter(c poller.Conn, ev string) *connState {
 		h.bad = append(h.bad, "OnOpen twice")
 	case ev == "OnData" && !st.opened && !h.Handoff:
 		h.bad = append(h.bad, "OnData before OnOpen")
+	case ev == "OnData" && st.readEOF:
+		h.bad = append(h.bad, "OnData after OnReadEOF")
+	case ev == "OnReadEOF" && st.readEOF:
+		h.bad = append(h.bad, "OnReadEOF twice")
+	case ev == "OnReadEOF" && !st.opened && !h.Handoff:
+		h.bad = append(h.bad, "OnReadEOF before OnOpen")
 	}
 	switch ev {
 	case "OnOpen":
 		st.opened = true
 	case "OnClose":
 		st.closed = true
+	case "OnReadEOF":
+		st.readEOF = true
 	}
 	return st
 }
