@@ -50,6 +50,8 @@ type conn struct {
 	failed   error // what Flush reports; nil after a clean close
 	wclosed  bool  // CloseWrite called or read side ended: no new writes
 	wantFIN  bool  // shut the write side down once the queue is empty
+	finSent  bool  // the write side is shut down
+	half     bool  // OnReadEOF kept the connection open for writing
 
 	queue    [][]byte // chunks waiting for the writer
 	queued   int      // bytes in queue
@@ -158,6 +160,7 @@ func (c *conn) readLoop() {
 	h := c.h
 	c.mu.Unlock()
 	h.OnOpen(c)
+	eof := false // the peer's FIN was read: offer what is left, then report it
 	for {
 		c.mu.Lock()
 		for c.paused && !c.closed {
@@ -170,13 +173,17 @@ func (c *conn) readLoop() {
 		h = c.h
 		offer := c.end > c.start && (c.fresh || c.reoffer || h != c.offered)
 		c.reoffer = false
-		if !offer {
+		if !offer && !eof {
 			c.inRead = true
 		}
 		c.mu.Unlock()
 		if offer {
 			c.offer(h)
 			continue
+		}
+		if eof {
+			c.readEOF(h)
+			break
 		}
 		if !c.makeRoom() {
 			c.fail(fmt.Errorf("std: %d unconsumed bytes: %w", c.end-c.start, poller.ErrInputLimit))
@@ -199,14 +206,16 @@ func (c *conn) readLoop() {
 			c.nc.SetReadDeadline(time.Time{})
 			continue
 		}
+		if err == io.EOF {
+			// Through the loop once more: bytes that came with the FIN
+			// and any held while paused are offered first.
+			eof = true
+			continue
+		}
 		if n > 0 && !c.closedNow() {
 			c.deliverLast()
 		}
-		if err == io.EOF {
-			c.drainAndClose()
-		} else {
-			c.fail(err)
-		}
+		c.fail(err)
 		break
 	}
 	c.mu.Lock()
@@ -280,6 +289,29 @@ func (c *conn) makeRoom() bool {
 	copy(nb, c.buf[:c.end])
 	c.buf = nb
 	return true
+}
+
+// readEOF reports the peer's FIN to h once everything before it was
+// offered. A HalfCloseHandler that keeps writing owns the end: the reader
+// parks until CloseWrite's FIN is out, Close is called or a write fails.
+// Any other answer drains the queue and closes.
+func (c *conn) readEOF(h poller.Handler) {
+	if hc, ok := h.(poller.HalfCloseHandler); ok && !c.closedNow() && hc.OnReadEOF(c) {
+		c.mu.Lock()
+		c.half = true
+		if c.finSent && !c.closed {
+			// CloseWrite finished while OnReadEOF ran.
+			c.closed = true
+			c.closeErr = io.EOF
+		}
+		for !c.closed {
+			c.cond.Wait()
+		}
+		c.mu.Unlock()
+		c.nc.Close()
+		return
+	}
+	c.drainAndClose()
 }
 
 // drainAndClose ends the connection after the peer's FIN: no new writes
@@ -501,6 +533,14 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			c.nc.Close()
 			c.mu.Lock()
+		}
+		if err == nil {
+			c.finSent = true
+			if c.half && !c.closed {
+				// Both directions are done: the parked reader closes.
+				c.closed = true
+				c.closeErr = io.EOF
+			}
 		}
 	}
 	c.writing = false
