@@ -1,6 +1,8 @@
 package http
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +46,7 @@ type exchange struct {
 
 	// guarded by c.mu
 	pending    [][]byte
+	pendingN   int // streamed bytes in pending, which a waiting handler counts
 	done       bool
 	closeAfter bool
 	hijack     poller.Handler
@@ -59,6 +62,7 @@ func (h *hconn) newExchange() *exchange {
 	ex.w.ex = ex
 	ex.inline = false
 	ex.done, ex.closeAfter, ex.hijack = false, false, nil
+	ex.pendingN = 0
 	return ex
 }
 
@@ -68,6 +72,7 @@ func recycle(ex *exchange) {
 	ex.c = nil
 	clear(ex.pending)
 	ex.pending = ex.pending[:0]
+	ex.pendingN = 0
 	// Keep buffers of common sizes; drop the rare huge ones.
 	if cap(ex.out) > 64<<10 {
 		ex.out = nil
@@ -125,6 +130,21 @@ type hconn struct {
 	armed    bool // tm is pending or its callback has not started yet
 	iov      [][]byte
 	rec      []*exchange
+
+	// Output the connection refused with poller.ErrOutputLimit (its queue
+	// is at the engine's MaxOutput), with what was to follow it: it goes
+	// first once the queue has drained. Until then (stalled) nothing else is
+	// written, no request is taken on and streaming handlers wait in
+	// waitRoom, so a slow reader slows the handler instead of cutting its
+	// response short. A drainer goroutine, holding a reference, ends it.
+	held       [][]byte
+	heldRec    []*exchange
+	heldClose  bool
+	heldHijack *exchange
+	stalled    bool
+	broken     bool // a write failed: the connection is going down
+	// room wakes handlers waiting in waitRoom (its L is &mu).
+	room sync.Cond
 	// tm enforces the timeouts; embedded, so arming it allocates nothing.
 	tm wheel.Timer
 
@@ -139,6 +159,7 @@ func newHconn(s *Server, c poller.Conn) *hconn {
 	h, _ := s.hpool.Get().(*hconn)
 	if h == nil {
 		h = &hconn{srv: s}
+		h.room.L = &h.mu
 		h.p.init(s.set.MaxHeaderBytes, s.set.MaxURILength, s.set.MaxHeaders)
 		h.tm.Init(timers(), h.onTimer)
 	}
@@ -227,6 +248,8 @@ func (h *hconn) release() {
 	h.iov = h.iov[:0]
 	clear(h.rec)
 	h.rec = h.rec[:0]
+	h.held, h.heldRec, h.heldClose, h.heldHijack = nil, nil, false, nil
+	h.stalled, h.broken = false, false
 	h.headStart.Store(0)
 	h.readingBody.Store(false)
 	h.p.reset()
@@ -241,7 +264,7 @@ func (h *hconn) release() {
 
 // canStartLocked reports whether another request may be taken on.
 func (h *hconn) canStartLocked() bool {
-	return !h.blocked && !h.stopped && len(h.queue) < maxQueued && h.running < h.srv.set.MaxConcurrentPerConn
+	return !h.blocked && !h.stopped && !h.stalled && len(h.queue) < maxQueued && h.running < h.srv.set.MaxConcurrentPerConn
 }
 
 // onData is the pipeline: it parses as many requests as the bytes hold,
@@ -550,13 +573,41 @@ func (h *hconn) finish(ex *exchange) {
 	h.mu.Unlock()
 }
 
-// push queues streamed bytes of a response that is still running.
-func (h *hconn) push(ex *exchange, out []byte, _ bool) {
+// maxPending bounds the streamed bytes a response running on a goroutine
+// may pile up while the responses before it on its connection are still
+// being written: past it its handler waits (waitRoom).
+const maxPending = 1 << 20
+
+// push queues streamed bytes of a response that is still running. A handler
+// on a goroutine then waits until the connection has room for more (see
+// waitRoom); one on the loop cannot wait, and its bytes leave when it
+// returns.
+func (h *hconn) push(ex *exchange, out []byte) error {
 	h.mu.Lock()
 	ex.pending = append(ex.pending, out)
+	ex.pendingN += len(out)
 	h.mu.Unlock()
-	if !ex.inline {
-		h.flush()
+	if ex.inline {
+		return nil
+	}
+	h.flush()
+	return h.waitRoom(ex)
+}
+
+// waitRoom blocks ex's handler goroutine while the connection's output is
+// at its cap (stalled) or ex holds more than maxPending bytes behind
+// earlier responses, and fails once those bytes can never be sent.
+func (h *hconn) waitRoom(ex *exchange) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for {
+		if h.dead || h.broken {
+			return ErrConnClosed
+		}
+		if !h.stalled && ex.pendingN <= maxPending {
+			return nil
+		}
+		h.room.Wait()
 	}
 }
 
@@ -599,10 +650,11 @@ func (h *hconn) errorInto(ex *exchange, err error) {
 
 // flush writes, with one Writev, every response byte that may leave now:
 // those of the exchanges at the head of the queue, in order. One flusher
-// runs at a time; others leave their bytes to it.
+// runs at a time; others leave their bytes to it. While the connection's
+// queue is full (stalled) the drainer flushes once it has drained.
 func (h *hconn) flush() {
 	h.mu.Lock()
-	if h.writing {
+	if h.writing || h.stalled {
 		h.dirty = true
 		h.mu.Unlock()
 		return
@@ -613,6 +665,23 @@ func (h *hconn) flush() {
 	for {
 		h.dirty = false
 		iov, rec := h.iov[:0], h.rec[:0]
+		if h.held != nil {
+			// Refused last time: it goes first, as it was cut.
+			iov, rec = append(iov, h.held...), append(rec, h.heldRec...)
+			closeAfter, hijack = h.heldClose, h.heldHijack
+			clear(h.held)
+			h.held, h.heldRec, h.heldClose, h.heldHijack = nil, nil, false, nil
+			if h.closed {
+				clear(iov)
+				iov = iov[:0]
+				if hijack != nil {
+					hijack.w.hijackErr = ErrConnClosed
+					hijack.w.hijackOK <- struct{}{}
+					hijack = nil
+				}
+				closeAfter = false
+			}
+		}
 		n := 0
 		for n < len(h.queue) && !closeAfter && hijack == nil {
 			ex := h.queue[n]
@@ -621,6 +690,7 @@ func (h *hconn) flush() {
 			}
 			clear(ex.pending)
 			ex.pending = ex.pending[:0]
+			ex.pendingN = 0
 			if !ex.done {
 				break
 			}
@@ -649,9 +719,27 @@ func (h *hconn) flush() {
 		if closeAfter || hijack != nil {
 			h.dead = true
 		}
+		// Bytes moved out of the exchanges: their handlers may go on.
+		h.room.Broadcast()
 		h.mu.Unlock()
 		if len(iov) > 0 {
 			if _, err := h.c.Writev(iov); err != nil {
+				if errors.Is(err, poller.ErrOutputLimit) {
+					// Nothing of iov was queued. Keep it, and what it
+					// was to be followed by, for when the queue drained.
+					h.mu.Lock()
+					h.held, h.heldRec, h.heldClose, h.heldHijack = iov, rec, closeAfter, hijack
+					h.iov, h.rec = nil, nil
+					h.stalled, h.writing = true, false
+					h.refs.Add(1) // the drainer's
+					h.mu.Unlock()
+					go h.drain(h.c)
+					return
+				}
+				h.mu.Lock()
+				h.broken = true
+				h.room.Broadcast()
+				h.mu.Unlock()
 				h.c.CloseWithError(err)
 			}
 		}
@@ -663,6 +751,9 @@ func (h *hconn) flush() {
 		h.mu.Lock()
 		h.iov, h.rec = iov[:0], rec[:0]
 		if !h.dirty {
+			break
+		}
+		if closeAfter || hijack != nil {
 			break
 		}
 	}
@@ -684,6 +775,19 @@ func (h *hconn) flush() {
 	case resume:
 		h.c.ResumeRead()
 	}
+}
+
+// drain runs while the connection refused output: it waits on its own
+// goroutine (never the loop's) until c's queue is written, then writes
+// what was held back and lets the handlers and the reader go on. Flush
+// returns early when the connection dies; the held bytes are dropped then.
+func (h *hconn) drain(c poller.Conn) {
+	c.Flush(context.Background())
+	h.mu.Lock()
+	h.stalled = false
+	h.mu.Unlock()
+	h.flush()
+	h.unref()
 }
 
 // closeAfterWrite half-closes once the queued bytes are out and closes for
@@ -745,7 +849,7 @@ func (h *hconn) timeout() bool {
 		h.mu.Unlock()
 		return false
 	}
-	busy := len(h.queue) > 0 || h.running > 0
+	busy := len(h.queue) > 0 || h.running > 0 || h.stalled
 	la := h.lastActive.Load()
 	hs := h.headStart.Load()
 	if hs != 0 && set.ReadHeaderTimeout > 0 && now-hs >= int64(set.ReadHeaderTimeout) && !h.stopped {
@@ -782,6 +886,7 @@ func (h *hconn) timeout() bool {
 func (h *hconn) onClose() {
 	h.mu.Lock()
 	h.closed, h.dead = true, true
+	h.room.Broadcast() // handlers waiting for room fail now
 	timerRef := h.stopTimerLocked()
 	connRef := h.dropConnLocked()
 	h.mu.Unlock()

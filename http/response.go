@@ -96,8 +96,17 @@ func validFieldValue(s string) bool {
 // ResponseWriter builds the response to one request. By default the body
 // is buffered and sent with a Content-Length when the handler returns;
 // Flush (or a body past 256 KiB) starts streaming it, chunked on HTTP/1.1
-// when no Content-Length was set. Writes never block and never touch the
-// socket: the connection writes responses strictly in request order.
+// when no Content-Length was set. The writer never touches the socket: the
+// connection writes responses strictly in request order, and whole.
+//
+// Backpressure: on a handler goroutine, Write and Flush block while the
+// connection's output queue is at its cap (the engine's
+// poller.Config.MaxOutput) or while this response already holds 1 MiB
+// behind earlier, unfinished responses, and go on as the peer reads. Once
+// the bytes can never be sent (the peer is gone, the connection was
+// closed) they fail with ErrConnClosed, and so does every later call. A
+// handler on the event loop (NonBlocking) never blocks: what it writes is
+// held, reading stops, and the connection writes it as the socket drains.
 //
 // A ResponseWriter is used by its handler's goroutine only and is invalid
 // once the handler returns.
@@ -120,6 +129,7 @@ type ResponseWriter struct {
 	hijacking  bool          // Hijack was called: the exchange is recycled when the handler returns
 	hijackOK   chan struct{} // capacity 1, kept across exchanges: the hand-off (or its failure) happened
 	hijackErr  error
+	err        error // sticky: the response can no longer be delivered
 	rawHead    []byte // complete head set by UpgradeWebSocket
 	headBuf    []byte // rawHead's reusable storage, kept across exchanges
 }
@@ -148,47 +158,55 @@ func (w *ResponseWriter) WriteHeader(status int) {
 func (w *ResponseWriter) Status() int { return w.status }
 
 // Write appends to the body. For HEAD requests the bytes are counted (for
-// the Content-Length) and dropped. It fails only after the handler
-// returned.
-func (w *ResponseWriter) Write(p []byte) (int, error) {
-	if w.finished {
-		return 0, ErrHandlerDone
-	}
-	w.written += int64(len(p))
-	if w.isHead || !bodyAllowed(w.status) {
-		return len(p), nil
-	}
-	w.body = append(w.body, p...)
-	if len(w.body) >= streamThreshold {
-		w.Flush()
-	}
-	return len(p), nil
-}
+// the Content-Length) and dropped. A body past 256 KiB is streamed in
+// pieces of that size (see the backpressure rule on ResponseWriter), so a
+// large p is never copied whole. It fails with ErrHandlerDone after the
+// handler returned and with ErrConnClosed when the connection cannot take
+// the response any more; n is then what was accepted.
+func (w *ResponseWriter) Write(p []byte) (int, error) { return writeBody(w, p) }
 
 // WriteString is Write for a string.
-func (w *ResponseWriter) WriteString(s string) (int, error) {
+func (w *ResponseWriter) WriteString(s string) (int, error) { return writeBody(w, s) }
+
+func writeBody[T string | []byte](w *ResponseWriter, p T) (int, error) {
 	if w.finished {
 		return 0, ErrHandlerDone
 	}
-	w.written += int64(len(s))
+	if w.err != nil {
+		return 0, w.err
+	}
 	if w.isHead || !bodyAllowed(w.status) {
-		return len(s), nil
+		w.written += int64(len(p))
+		return len(p), nil
 	}
-	w.body = append(w.body, s...)
-	if len(w.body) >= streamThreshold {
-		w.Flush()
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), streamThreshold-len(w.body))
+		w.body = append(w.body, p[:k]...)
+		w.written += int64(k)
+		n += k
+		p = p[k:]
+		if len(w.body) >= streamThreshold {
+			if err := w.Flush(); err != nil {
+				return n, err
+			}
+		}
 	}
-	return len(s), nil
+	return n, nil
 }
 
 // Flush sends the head (if not yet sent) and the body written so far,
 // switching the response to streaming: chunked on HTTP/1.1 without a
 // Content-Length, delimited by closing the connection on HTTP/1.0. The
 // bytes go out once every earlier response on the connection is written;
-// Flush does not wait for that.
+// Flush does not wait for that, but it blocks like Write when the
+// connection has no room, and fails like it.
 func (w *ResponseWriter) Flush() error {
 	if w.finished {
 		return ErrHandlerDone
+	}
+	if w.err != nil {
+		return w.err
 	}
 	var out []byte
 	if !w.streaming {
@@ -208,7 +226,10 @@ func (w *ResponseWriter) Flush() error {
 		w.body = w.body[:0]
 	}
 	if len(out) > 0 {
-		w.ex.c.push(w.ex, out, false)
+		if err := w.ex.c.push(w.ex, out); err != nil {
+			w.err = err
+			return err
+		}
 	}
 	return nil
 }

@@ -290,7 +290,7 @@ wait:
 // after its last response.
 func (h *hconn) shutdown() {
 	h.mu.Lock()
-	idle := len(h.queue) == 0 && h.running == 0 && !h.p.started() && !h.readingBody.Load()
+	idle := len(h.queue) == 0 && h.running == 0 && !h.stalled && !h.p.started() && !h.readingBody.Load()
 	if idle {
 		h.dead, h.stopped = true, true
 	}
