@@ -129,7 +129,7 @@ type ResponseWriter struct {
 	hijacking  bool          // Hijack was called: the exchange is recycled when the handler returns
 	hijackOK   chan struct{} // capacity 1, kept across exchanges: the hand-off (or its failure) happened
 	hijackErr  error
-	err        error // sticky: the response can no longer be delivered
+	err        error  // sticky: the response can no longer be delivered
 	rawHead    []byte // complete head set by UpgradeWebSocket
 	headBuf    []byte // rawHead's reusable storage, kept across exchanges
 }
