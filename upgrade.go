@@ -3,10 +3,13 @@ package rawws
 import (
 	"errors"
 	"fmt"
+	"net"
 	nethttp "net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	rhttp "github.com/rawws/rawws/http"
@@ -36,12 +39,23 @@ type UpgradeOptions struct {
 // UpgradeHTTP upgrades a net/http request to a WebSocket session on an
 // event-loop engine. It validates the handshake (RFC 6455 §4.2.1; a bad one
 // is answered with 400, 403, 405 or 426 through w and an error wrapping
-// rhttp.ErrBadUpgrade is returned), hijacks the connection, writes the 101
-// answer, and moves the connection, with any bytes net/http had already
-// read past the request, onto the engine: no goroutine is left behind for
-// it. After a successful return w and r must not be used. The session's
-// mode follows opts.Options as for NewRawSession; an event handler's OnOpen
-// runs on the loop.
+// rhttp.ErrBadUpgrade is returned), hijacks the connection, moves it, with
+// any bytes net/http had already read past the request, onto the engine
+// (no goroutine is left behind for it), and only then writes the 101
+// answer: when the engine refuses the connection the client is answered
+// 500 instead, never switched and dropped. After a successful return w and
+// r must not be used.
+//
+// A connection an event loop cannot take, because it exposes no socket
+// descriptor (net/http's TLS server hands over a *tls.Conn; wrappers and
+// in-memory connections do the same), is served on the std backend's
+// shared engine instead, whatever opts asked for: one goroutine per
+// connection, reading through the wrapper. Every other connection stays on
+// the engine opts name.
+//
+// The session's mode follows opts.Options as for NewRawSession; an event
+// handler's OnOpen runs before UpgradeHTTP returns, on its goroutine, and
+// before any frame is read.
 func UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptions) (*Session, error) {
 	header := func(name string) string {
 		if strings.EqualFold(name, "Host") {
@@ -98,9 +112,13 @@ func UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptio
 	// net/http may have set deadlines for reading the request; the engine
 	// manages the connection from now on.
 	nc.SetDeadline(time.Time{})
-	if _, err := nc.Write(head); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("rawws: upgrade: writing 101: %w", err)
+	if !canAdopt(eng, nc) {
+		// TLS, or a wrapper without a descriptor: only the goroutine path
+		// can serve it, and it can serve any net.Conn.
+		if eng, err = EngineFor(goroutineBackend); err != nil {
+			refuseHijacked(nc)
+			return nil, fmt.Errorf("rawws: upgrade: %T has no descriptor for an event loop: %w", nc, err)
+		}
 	}
 	var buffered []byte
 	if n := rw.Reader.Buffered(); n > 0 {
@@ -113,13 +131,99 @@ func UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptio
 	if ext != "" {
 		s.enableCompression(so.Compression, pmdParams, ext, true)
 	}
-	c, err := eng.Adopt(nc, buffered, s)
+	// The engine takes the connection before the 101 is written, so a
+	// failed hand-off can still be answered in HTTP. Until complete the
+	// session keeps the bytes that arrive and holds a close, and its
+	// OnOpen waits: nothing may be written ahead of the 101.
+	s.flags.Or(flagPending)
+	pa := &pendingAdopt{s: s}
+	c, err := eng.Adopt(nc, buffered, pa)
 	if err != nil {
-		nc.Close()
+		// Adopt leaves a connection it refused either untouched or closed;
+		// on a closed one the answer goes nowhere and the client sees the
+		// connection end without a switch.
+		refuseHijacked(nc)
 		return nil, fmt.Errorf("rawws: upgrade: %w", err)
 	}
+	if _, err := c.Write(head); err != nil {
+		// The session never opens: its OnOpen waits for this step.
+		c.CloseWithError(err)
+		return nil, fmt.Errorf("rawws: upgrade: writing 101: %w", err)
+	}
 	s.setConn(c)
+	pa.step(c)
 	return s, nil
+}
+
+// goroutineBackend serves the connections no event loop can adopt.
+const goroutineBackend = "std"
+
+// canAdopt reports whether eng can take nc over. Only the goroutine
+// backend adopts any net.Conn; the event loops need the socket's
+// descriptor, which a *tls.Conn or another wrapper does not expose.
+func canAdopt(eng poller.Engine, nc net.Conn) bool {
+	if eng.Name() == goroutineBackend {
+		return true
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	_, err := sc.SyscallConn()
+	return err == nil
+}
+
+// refuseHijacked answers a hijacked request that cannot be switched with
+// 500 and closes the connection.
+func refuseHijacked(nc net.Conn) {
+	nc.SetWriteDeadline(time.Now().Add(refuseTimeout))
+	nc.Write([]byte(refusal))
+	nc.Close()
+}
+
+// refusal is the whole answer to an upgrade whose hand-off failed.
+const refusal = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 35\r\nConnection: close\r\n\r\nwebsocket connection not accepted\r\n"
+
+// refuseTimeout bounds the refusal's write to a client that does not read.
+const refuseTimeout = 5 * time.Second
+
+// pendingAdopt is the handler an engine adopting an upgraded connection
+// calls first. The engine's OnOpen (on its loop) and UpgradeHTTP having
+// written the 101 and attached the session (on the caller's goroutine) may
+// come in either order; whichever comes second opens the session, so the
+// event handler's OnOpen runs after the 101 and before any frame is read,
+// and the engine, which gives OnOpen to the handler it holds at that
+// moment, never calls the session's own OnOpen. Until then the session
+// keeps the bytes that arrive and holds a close (flagPending).
+type pendingAdopt struct {
+	s      *Session
+	opened atomic.Bool  // the engine called OnOpen, or OnClose without it
+	steps  atomic.Int32 // of the two above
+}
+
+func (p *pendingAdopt) OnOpen(c poller.Conn) {
+	if p.opened.CompareAndSwap(false, true) {
+		p.step(c)
+	}
+}
+
+func (p *pendingAdopt) OnData(c poller.Conn, b []byte) int { return p.s.OnData(c, b) }
+
+func (p *pendingAdopt) OnClose(c poller.Conn, err error) {
+	p.s.OnClose(c, err)
+	// A connection that ended before the engine opened it: the close
+	// stands in for OnOpen, and the held close ends the session once open.
+	if p.opened.CompareAndSwap(false, true) {
+		p.step(c)
+	}
+}
+
+// step counts one of the two events; the second opens the session.
+func (p *pendingAdopt) step(c poller.Conn) {
+	if p.steps.Add(1) == 2 {
+		p.s.openUser()
+		p.s.unpend(c)
+	}
 }
 
 // sameOrigin accepts a request without Origin, or whose Origin's host is
