@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,21 +14,83 @@ import (
 	rhttp "github.com/rawws/rawws/http"
 )
 
-// startServer runs an echo (every path), a /broadcast fan-out and a plain
-// GET answer on 127.0.0.1, like rawws-echo does.
-func startServer(t *testing.T) string {
+// benchServer is the server the scenarios run against, with what it saw
+// of its sessions: how many were open at once, and how each one ended.
+type benchServer struct {
+	url string
+
+	mu       sync.Mutex
+	upgrades int
+	open     int
+	peak     int                     // most sessions open at once
+	closes   map[frame.CloseCode]int // sessions ended by the client's Close, by code
+	unclosed map[string]int          // sessions ended without one, by cause
+	ended    chan struct{}           // a session ended
+}
+
+func (b *benchServer) opened(*rawws.Session) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.upgrades++
+	b.open++
+	b.peak = max(b.peak, b.open)
+}
+
+func (b *benchServer) closed(_ *rawws.Session, err error) {
+	b.mu.Lock()
+	b.open--
+	var ce *rawws.CloseError
+	if errors.As(err, &ce) {
+		b.closes[ce.Code]++
+	} else {
+		b.unclosed[fmt.Sprint(err)]++
+	}
+	b.mu.Unlock()
+	select {
+	case b.ended <- struct{}{}:
+	default:
+	}
+}
+
+// waitIdle waits up to 5 s for every session to have ended.
+func (b *benchServer) waitIdle(t *testing.T) {
 	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		b.mu.Lock()
+		open := b.open
+		b.mu.Unlock()
+		if open == 0 {
+			return
+		}
+		select {
+		case <-b.ended:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("%d server sessions still open 5 s after the scenario returned", open)
+		}
+	}
+}
+
+// startServer runs an echo (every path), a /broadcast fan-out and a plain
+// GET answer on 127.0.0.1, like rawws-echo does, and tracks its sessions.
+func startServer(t *testing.T) *benchServer {
+	t.Helper()
+	b := &benchServer{closes: map[frame.CloseCode]int{}, unclosed: map[string]int{}, ended: make(chan struct{}, 1)}
 	hub := rawws.NewHub(rawws.HubOptions{})
 	module := func(app *rawws.App) {
 		app.WebSocket("/broadcast", rawws.Options{MessageHandler: rawws.MessageFuncs{
-			Open:    func(s *rawws.Session) { hub.Subscribe("b", s) },
+			Open:    func(s *rawws.Session) { b.opened(s); hub.Subscribe("b", s) },
 			Message: func(s *rawws.Session, op frame.Opcode, p []byte) { hub.Publish("b", op, p) },
+			Close:   b.closed,
 		}})
 		app.Endpoint("/", rawws.Endpoint{
 			Options: rawws.Options{MessageHandler: rawws.MessageFuncs{
+				Open: b.opened,
 				Message: func(s *rawws.Session, op frame.Opcode, p []byte) {
 					s.WriteMessage(context.Background(), op, p)
 				},
+				Close: b.closed,
 			}},
 			NotUpgrade: rhttp.HandlerFunc(func(w *rhttp.ResponseWriter, r *rhttp.Request) { w.WriteString("hello") }),
 		})
@@ -40,16 +105,22 @@ func startServer(t *testing.T) string {
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return "ws://" + ln.Addr().String() + "/"
+	b.url = "ws://" + ln.Addr().String() + "/"
+	return b
+}
+
+// testConfig is a small, short run of scenario sc against url.
+func testConfig(url, sc string) config {
+	return config{url: url, scenario: sc, conns: 8, size: 64, inflight: 2, duration: 300 * time.Millisecond,
+		warmup: 50 * time.Millisecond, ramp: 4, path: "/", pipeline: 2, settle: 100 * time.Millisecond,
+		quiet: true, backend: "std", sources: 2}
 }
 
 func TestScenariosReport(t *testing.T) {
-	url := startServer(t)
+	url := startServer(t).url
 	for _, sc := range []string{"echo", "broadcast", "http", "connect", "idle"} {
 		t.Run(sc, func(t *testing.T) {
-			c := config{url: url, scenario: sc, conns: 8, size: 64, inflight: 2, duration: 300 * time.Millisecond,
-				warmup: 50 * time.Millisecond, ramp: 4, path: "/", pipeline: 2, settle: 100 * time.Millisecond,
-				quiet: true, backend: "std", sources: 2}
+			c := testConfig(url, sc)
 			if err := validate(&c); err != nil {
 				t.Fatal(err)
 			}

@@ -94,13 +94,12 @@ func runBroadcast(ctx context.Context, c config) (report, error) {
 	}
 	u.Path = "/broadcast"
 	c.url = u.String()
-	p := progress{quiet: c.quiet}
+	p := newProgress(c.quiet)
 	l := &load{base: time.Now()}
 	f := &fanout{l: l, want: int64(c.conns), payload: make([]byte, c.size)}
 	sessions, failed := connectAll(ctx, c, p, fmt.Sprintf("broadcast %d B", c.size), func(int) rawws.MessageHandler {
 		return receiver{f}
 	})
-	defer func() { l.stopping.Store(true); closeAll(sessions) }()
 	if len(sessions) == 0 {
 		return report{}, errors.New("no connection succeeded")
 	}
@@ -125,5 +124,6 @@ func runBroadcast(ctx context.Context, c config) (report, error) {
 	r.end(l, start, cpu, p)
 	r.Note = fmt.Sprintf("%d broadcasts, reach-all p50 %.2f ms p99 %.2f ms", f.rounds.Load(),
 		us(f.reachAll.Quantile(0.5))/1000, us(f.reachAll.Quantile(0.99))/1000)
+	r.CloseUnanswered = closeAll(sessions)
 	return r, nil
 }

@@ -14,17 +14,21 @@ import (
 // address has about 28,000 ephemeral ports.
 const maxConnectAttempts = 20000
 
-// runConnect opens and closes connections with c.ramp workers for
-// c.duration and reports handshakes per second and handshake latency.
+// runConnect keeps c.conns workers opening a connection, closing it with
+// the closing handshake and opening the next, for c.duration, so at most
+// c.conns connections are open at once (what -conns means in every
+// scenario; -ramp does not apply). It reports handshakes per second and
+// handshake latency; Connected is the most connections open at once, and
+// Connects, apart from it, the handshakes made in all.
 func runConnect(ctx context.Context, c config) (report, error) {
-	p := progress{quiet: c.quiet}
+	p := newProgress(c.quiet)
 	l := &load{base: time.Now()}
-	var attempts atomic.Int64
+	var attempts, open, peak, unanswered atomic.Int64
 	cpu := startCPU(c.serverPID)
 	start := time.Now()
 	end := start.Add(c.duration)
 	var wg sync.WaitGroup
-	for range c.ramp {
+	for range c.conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -44,12 +48,15 @@ func runConnect(ctx context.Context, c config) (report, error) {
 				}
 				l.hist.Record(time.Since(t))
 				l.msgs.Add(1)
-				s.Close(nil)
-				select {
-				case <-s.Done():
-				case <-time.After(5 * time.Second):
-					l.errs.Add(1)
+				now := open.Add(1)
+				for {
+					m := peak.Load()
+					if now <= m || peak.CompareAndSwap(m, now) {
+						break
+					}
 				}
+				unanswered.Add(closeAll([]*rawws.Session{s}))
+				open.Add(-1)
 			}
 		}()
 	}
@@ -64,14 +71,14 @@ wait:
 			break wait
 		case <-tick.C:
 			el := time.Since(start)
-			p.line("connect: %s %5.1fs  %d handshakes  %.0f/s  errors %d", bar(int(el), int(c.duration)),
-				el.Seconds(), l.msgs.Load(), float64(l.msgs.Load())/el.Seconds(), l.errs.Load())
+			p.line("connect: %s %5.1fs  %d open  %d handshakes  %.0f/s  errors %d", bar(int(el), int(c.duration)),
+				el.Seconds(), open.Load(), l.msgs.Load(), float64(l.msgs.Load())/el.Seconds(), l.errs.Load())
 		}
 	}
 	p.done()
 	el := time.Since(start)
-	r := report{Scenario: "connect", URL: c.url, Conns: c.ramp, Connected: int(l.msgs.Load()), Duration: el.Seconds(),
-		Messages: l.msgs.Load(), Errors: l.errs.Load()}
+	r := report{Scenario: "connect", URL: c.url, Conns: c.conns, Connected: int(peak.Load()), Duration: el.Seconds(),
+		Messages: l.msgs.Load(), Connects: l.msgs.Load(), Errors: l.errs.Load(), CloseUnanswered: unanswered.Load()}
 	r.ConnsPerSec = float64(l.msgs.Load()) / el.Seconds()
 	r.MsgsPerSec = r.ConnsPerSec
 	cpu.stop(&r)

@@ -81,7 +81,7 @@ func (e *echoConn) OnClose(s *rawws.Session, err error) {
 
 // connectAll opens c.conns sessions, c.ramp handshakes at a time, showing a
 // progress bar; it returns the sessions that connected.
-func connectAll(ctx context.Context, c config, p progress, what string, handler func(i int) rawws.MessageHandler) ([]*rawws.Session, int64) {
+func connectAll(ctx context.Context, c config, p *progress, what string, handler func(i int) rawws.MessageHandler) ([]*rawws.Session, int64) {
 	sessions := make([]*rawws.Session, c.conns)
 	var next, done, failed atomic.Int64
 	var firstErr atomic.Value
@@ -141,23 +141,8 @@ func connectAll(ctx context.Context, c config, p progress, what string, handler 
 	return out, failed.Load()
 }
 
-// closeAll ends every session and waits (bounded) for them to go.
-func closeAll(sessions []*rawws.Session) {
-	for _, s := range sessions {
-		s.Close(nil)
-	}
-	deadline := time.After(10 * time.Second)
-	for _, s := range sessions {
-		select {
-		case <-s.Done():
-		case <-deadline:
-			return
-		}
-	}
-}
-
 func runEcho(ctx context.Context, c config) (report, error) {
-	p := progress{quiet: c.quiet}
+	p := newProgress(c.quiet)
 	l := &load{base: time.Now()}
 	payload := make([]byte, c.size)
 	for i := range payload {
@@ -167,7 +152,6 @@ func runEcho(ctx context.Context, c config) (report, error) {
 	sessions, failed := connectAll(ctx, c, p, what, func(int) rawws.MessageHandler {
 		return &echoConn{l: l, payload: payload, sent: make([]int64, c.inflight)}
 	})
-	defer closeAll(sessions)
 	if len(sessions) == 0 {
 		return report{}, errors.New("no connection succeeded")
 	}
@@ -193,12 +177,13 @@ func runEcho(ctx context.Context, c config) (report, error) {
 	tick.Stop()
 	r := report{Scenario: "echo", URL: c.url, Conns: c.conns, Connected: len(sessions), Size: c.size, Inflight: c.inflight}
 	r.end(l, start, cpu, p)
+	r.CloseUnanswered = closeAll(sessions)
 	return r, nil
 }
 
 // end closes a measured window: it stops counting and sending, then fills
 // r with the window's rates, errors, latency percentiles and CPU shares.
-func (r *report) end(l *load, start time.Time, cpu *cpuMeter, p progress) {
+func (r *report) end(l *load, start time.Time, cpu *cpuMeter, p *progress) {
 	l.measure.Store(false)
 	el := time.Since(start)
 	cpu.stop(r)

@@ -121,7 +121,7 @@ func contentLength(head []byte) (int, bool) {
 }
 
 func runHTTP(ctx context.Context, c config) (report, error) {
-	p := progress{quiet: c.quiet}
+	p := newProgress(c.quiet)
 	u, err := url.Parse(c.url)
 	if err != nil {
 		return report{}, err

@@ -4,20 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/rawws/rawws"
 	"github.com/rawws/rawws/internal/procstat"
 )
 
-var stderr = os.Stderr
-
 // runIdle holds c.conns upgraded connections that send nothing and, given
 // the server's pid, reports its RSS growth per connection c.settle after
 // the last one connected (the method of BASELINES.md).
 func runIdle(ctx context.Context, c config) (report, error) {
-	p := progress{quiet: c.quiet}
+	p := newProgress(c.quiet)
 	var before int64
 	if c.serverPID > 0 {
 		var err error
@@ -33,7 +30,6 @@ func runIdle(ctx context.Context, c config) (report, error) {
 			}
 		}}
 	})
-	defer func() { l.stopping.Store(true); closeAll(sessions) }()
 	if len(sessions) == 0 {
 		return report{}, errors.New("no connection succeeded")
 	}
@@ -45,14 +41,19 @@ func runIdle(ctx context.Context, c config) (report, error) {
 	p.done()
 	r := report{Scenario: "idle", URL: c.url, Conns: c.conns, Connected: len(sessions), Errors: failed + l.errs.Load(),
 		Duration: time.Since(start).Seconds()}
+	var rssErr error
 	if c.serverPID > 0 {
-		after, err := procstat.RSS(c.serverPID)
-		if err != nil {
-			return report{}, fmt.Errorf("server RSS: %w", err)
+		var after int64
+		if after, rssErr = procstat.RSS(c.serverPID); rssErr == nil {
+			r.RSSPerConn = float64(after-before) / float64(len(sessions))
 		}
-		r.RSSPerConn = float64(after-before) / float64(len(sessions))
 	} else {
 		r.Note = "no -server-pid: RSS not measured"
+	}
+	l.stopping.Store(true)
+	r.CloseUnanswered = closeAll(sessions)
+	if rssErr != nil {
+		return report{}, fmt.Errorf("server RSS: %w", rssErr)
 	}
 	return r, nil
 }

@@ -8,14 +8,21 @@
 //	         flight against an echo server; messages/s, MB/s, latency.
 //	idle     open N connections and hold them; with -server-pid, the
 //	         server's RSS growth per connection (5 s after connecting).
-//	connect  open and close connections for -duration; connections/s.
+//	connect  N workers each open a connection, close it and open the
+//	         next, for -duration: at most N open at once; connections/s,
+//	         and the connects made in all (labelled apart from N).
 //	http     keep-alive GETs of -path on N connections, -pipeline deep.
 //	broadcast  N clients on the server's /broadcast path; one publishes,
 //	         the next message goes when all N have the last one; deliveries/s,
 //	         delivery latency, and the time to reach all.
 //
-// Output: a live progress line on stderr, then a table on stdout, or one
-// JSON object per scenario with -json (the form bench/cmd/compare reads).
+// Every scenario ends each WebSocket connection with the closing
+// handshake: Close 1000, then at most 2 s (for all of them) for the
+// server's Close; peers that do not answer are counted in the report.
+//
+// Output: progress on stderr (a live line on a terminal, a plain line every
+// few seconds elsewhere), then a table on stdout, or one JSON object per
+// scenario with -json (the form bench/cmd/compare reads).
 package main
 
 import (
@@ -93,12 +100,12 @@ func main() {
 	var c config
 	flag.StringVar(&c.url, "url", "ws://127.0.0.1:9001/", "server URL (ws:// for WebSocket scenarios; its host for http)")
 	flag.StringVar(&c.scenario, "scenario", "echo", "echo, idle, connect, http or broadcast; several comma-separated run in turn")
-	flag.IntVar(&c.conns, "conns", 1000, "connections")
+	flag.IntVar(&c.conns, "conns", 1000, "connections open at once")
 	flag.IntVar(&c.size, "size", 64, "echo payload bytes; several comma-separated run in turn (e.g. 64,4096)")
 	flag.IntVar(&c.inflight, "inflight", 1, "messages in flight per connection (echo) ")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "measured time per scenario (at most 10m)")
 	flag.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured load before each echo measurement")
-	flag.IntVar(&c.ramp, "ramp", 64, "handshakes in parallel while connecting")
+	flag.IntVar(&c.ramp, "ramp", 64, "handshakes in parallel while connecting (not connect, where each of -conns workers dials in turn)")
 	flag.IntVar(&c.serverPID, "server-pid", 0, "server process to sample for CPU and RSS")
 	flag.StringVar(&c.backend, "backend", "", "client engine backend (default: rawws's default)")
 	flag.StringVar(&c.path, "path", "/bytes/13", "http: request path")
@@ -245,21 +252,6 @@ func (m *cpuMeter) stop(r *report) {
 		if s, err := procstat.Read(m.pid); err == nil {
 			r.ServerCPU = procstat.CPUShare(m.srv, s)
 		}
-	}
-}
-
-// progress prints a single refreshing status line on stderr.
-type progress struct{ quiet bool }
-
-func (p progress) line(format string, args ...any) {
-	if !p.quiet {
-		fmt.Fprintf(os.Stderr, "\r\033[K"+format, args...)
-	}
-}
-
-func (p progress) done() {
-	if !p.quiet {
-		fmt.Fprint(os.Stderr, "\r\033[K")
 	}
 }
 

@@ -33,9 +33,15 @@ type report struct {
 	ClientCPU  float64 `json:"client_cpu"`
 	// Idle scenario: server RSS growth per connection, bytes.
 	RSSPerConn float64 `json:"server_rss_per_conn,omitempty"`
-	// Connect scenario: connections (handshake done) per second.
+	// Connect scenario: connections (handshake done) per second, and how
+	// many were made in all. Conns there is what -conns means everywhere,
+	// the connections open at once, and Connected the most that were.
 	ConnsPerSec float64 `json:"conns_per_s,omitempty"`
-	Note        string  `json:"note,omitempty"`
+	Connects    int64   `json:"connects,omitempty"`
+	// CloseUnanswered counts WebSocket connections whose peer did not
+	// answer the Close 1000 that ends every scenario within closeWait.
+	CloseUnanswered int64  `json:"close_unanswered"`
+	Note            string `json:"note,omitempty"`
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
@@ -71,7 +77,10 @@ func printTable(w io.Writer, rs []report) {
 		case r.RSSPerConn != 0:
 			extra = fmt.Sprintf("%.0f B/conn", r.RSSPerConn)
 		case r.ConnsPerSec != 0:
-			extra = fmt.Sprintf("%.0f conn/s", r.ConnsPerSec)
+			extra = fmt.Sprintf("%d connects in all, %.0f conn/s", r.Connects, r.ConnsPerSec)
+		}
+		if r.CloseUnanswered != 0 {
+			extra = strings.TrimSpace(fmt.Sprintf("%s %d Close unanswered", extra, r.CloseUnanswered))
 		}
 		if r.Note != "" {
 			extra = strings.TrimSpace(extra + " " + r.Note)
