@@ -2,6 +2,7 @@ package rawws
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/rawws/rawws/frame"
@@ -33,7 +34,43 @@ var (
 	ErrHandshake = errors.New("rawws: websocket handshake failed")
 	// ErrBadURL: Dial was given a URL it cannot use.
 	ErrBadURL = errors.New("rawws: bad websocket URL")
+	// ErrInvalidFrame: Send was given a frame RFC 6455 forbids: a reserved
+	// opcode, a control frame over 125 bytes or fragmented, RSV bits no
+	// extension negotiated, a continuation with no fragmented message
+	// open, or a data frame of another type while one is open. Nothing was
+	// queued and the session goes on.
+	ErrInvalidFrame = errors.New("rawws: invalid frame")
+	// ErrInvalidArgument: a function was given an argument it cannot run
+	// with (such as a Pinger period of zero). Nothing was started.
+	ErrInvalidArgument = errors.New("rawws: invalid argument")
 )
+
+// closedErrLocked is the error of an operation refused or cut short
+// because the session no longer sends: it matches ErrClosed, the session's
+// cause (what Err reports, such as the error given to Close), and extra
+// (the connection's error that came with it) when there is one. mu is held.
+func (s *Session) closedErrLocked(op string, extra error) error {
+	cause := s.errLocked()
+	if extra != nil && cause != nil && errors.Is(cause, extra) {
+		extra = nil
+	}
+	switch {
+	case cause != nil && extra != nil:
+		return fmt.Errorf("rawws: %s: %w: %w (%w)", op, ErrClosed, cause, extra)
+	case cause != nil:
+		return fmt.Errorf("rawws: %s: %w: %w", op, ErrClosed, cause)
+	case extra != nil:
+		return fmt.Errorf("rawws: %s: %w: %w", op, ErrClosed, extra)
+	}
+	return fmt.Errorf("rawws: %s: %w", op, ErrClosed)
+}
+
+// closedErr is closedErrLocked for callers without mu.
+func (s *Session) closedErr(op string, extra error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closedErrLocked(op, extra)
+}
 
 // CloseError is how a session that ended with a peer's Close frame reports
 // it (in OnClose and Err): the code and reason the peer sent. Code is

@@ -3,6 +3,7 @@ package rawws
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -34,15 +35,40 @@ type pinger struct {
 // Timers run on the engine's timing wheel; no goroutine or time.Timer is
 // created. A session has at most one Pinger: a new one replaces the old.
 // The returned function stops it; it also stops when the session ends.
-func Pinger(s *Session, period, timeout time.Duration) (stop func()) {
+//
+// Pinger checks its arguments rather than misbehaving: a nil s, or a
+// period or timeout that is not positive, fails with an error wrapping
+// ErrInvalidArgument, and a session that is closing or has ended fails
+// with one matching ErrClosed and the session's cause. Nothing is started
+// then, and the returned stop function does nothing.
+func Pinger(s *Session, period, timeout time.Duration) (stop func(), err error) {
+	if s == nil {
+		return func() {}, fmt.Errorf("rawws: pinger: nil session: %w", ErrInvalidArgument)
+	}
+	if period <= 0 || timeout <= 0 {
+		return func() {}, fmt.Errorf("rawws: pinger: period %v and timeout %v must be positive: %w", period, timeout, ErrInvalidArgument)
+	}
+	c := s.Conn()
+	if c == nil {
+		return func() {}, fmt.Errorf("rawws: pinger: session not attached to a connection: %w", ErrInvalidArgument)
+	}
 	p := &pinger{s: s, period: period, timeout: timeout}
 	if old := s.coldState().pongHook.Swap(p); old != nil {
 		old.Stop()
 	}
+	// After the swap: a session ending from here on stops p itself.
+	s.mu.Lock()
+	if s.sendClosed {
+		err := s.closedErrLocked("pinger", nil)
+		s.mu.Unlock()
+		p.Stop()
+		return func() {}, err
+	}
+	s.mu.Unlock()
 	p.mu.Lock()
-	p.tick = s.Conn().AfterFunc(period, p.ping)
+	p.tick = c.AfterFunc(period, p.ping)
 	p.mu.Unlock()
-	return p.Stop
+	return p.Stop, nil
 }
 
 // ping sends the next ping (on the wheel's goroutine). p.mu is not held

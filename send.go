@@ -18,10 +18,24 @@ import (
 // nothing queued) or the session closes. In event mode it never blocks: at
 // the cap it applies Options.QueueFull and returns ErrQueueFull.
 //
-// It fails with ErrClosed once the session is closing: after Close,
+// A fragmented message is sent as frames with Fin false and then one with
+// Fin true; as in the seed, each fragment may carry the message's type
+// (OpText or OpBinary) and the writer encodes all but the first as
+// continuations, or carry OpContinuation itself. Send refuses, with an
+// error wrapping ErrInvalidFrame and nothing queued, what RFC 6455 forbids
+// an endpoint to send: a reserved opcode, a control frame over 125 bytes
+// or with Fin false, a Close payload that is not a valid close reason, RSV
+// bits no extension negotiated (Options.AllowedRsv, permessage-deflate's
+// RSV1), a continuation with no fragmented message open, or a data frame
+// of the other type while one is open. Control frames may come between
+// fragments.
+//
+// It fails with an error matching ErrClosed once the session is closing:
+// after Close (the error then matches the cause given to Close too),
 // Terminate, a Close frame was queued (so frames after a Close never reach
-// the wire), or the connection is gone. Queueing a Close frame closes the
-// session for sending and arms Options.CloseTimeout.
+// the wire), or the connection is gone (matching Err's cause). Queueing a
+// Close frame closes the session for sending, arms Options.CloseTimeout
+// and shuts the write side once the Close is written.
 func (s *Session) Send(ctx context.Context, f frame.Frame) error {
 	return s.send(ctx, f, s.mode == modeChannel, false)
 }
@@ -70,6 +84,9 @@ func (s *Session) fullLocked(n int) bool {
 // send queues f; block says whether to wait for room, copyPayload whether
 // the caller keeps f.Payload.
 func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bool) error {
+	if err := s.checkFrame(&f); err != nil {
+		return err
+	}
 	z := s.deflate().compressing(&f)
 	if z != nil {
 		// Held until the frame is queued: compressed messages take their
@@ -80,8 +97,17 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 	s.mu.Lock()
 	for {
 		if s.sendClosed {
+			err := s.closedErrLocked("send "+f.Opcode.String(), nil)
 			s.mu.Unlock()
-			return fmt.Errorf("rawws: send %v: %w", f.Opcode, ErrClosed)
+			return err
+		}
+		if f.Opcode.IsData() {
+			// Checked before waiting or compressing: a frame that will be
+			// refused must cost neither.
+			if _, err := s.fragmentLocked(f); err != nil {
+				s.mu.Unlock()
+				return err
+			}
 		}
 		if !s.fullLocked(len(f.Payload)) {
 			break
@@ -114,6 +140,19 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 		}
 		pooled = bp
 	}
+	if f.Opcode.IsData() {
+		// Again, now for good: mu may have been released since the check.
+		op, err := s.fragmentLocked(f)
+		if err != nil {
+			s.mu.Unlock()
+			if pooled != nil {
+				putBuf(pooled)
+			}
+			return err
+		}
+		s.advanceFragmentLocked(f)
+		f.Opcode = op
+	}
 	writeNow := !s.writing && s.conn != nil
 	if pooled == nil && copyPayload && !writeNow && len(f.Payload) > 0 {
 		// The frame will wait for the writer: it needs bytes of its own.
@@ -133,6 +172,91 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// checkFrame refuses a frame RFC 6455 forbids whatever came before it.
+// It runs for every frame sent, so it is compares only: the error is built
+// on the refusal path alone.
+func (s *Session) checkFrame(f *frame.Frame) error {
+	op := f.Opcode
+	if op.IsReserved() {
+		return invalidFrame(op, "reserved opcode")
+	}
+	if f.Rsv1 || f.Rsv2 || f.Rsv3 {
+		allowed := s.opts.AllowedRsv
+		if s.deflate() != nil {
+			allowed |= 0x40
+		}
+		var rsv byte
+		if f.Rsv1 {
+			rsv |= 0x40
+		}
+		if f.Rsv2 {
+			rsv |= 0x20
+		}
+		if f.Rsv3 {
+			rsv |= 0x10
+		}
+		if rsv&^allowed != 0 {
+			return invalidFrame(op, "RSV bits without a negotiated extension")
+		}
+	}
+	if !op.IsControl() {
+		return nil
+	}
+	switch {
+	case !f.Fin:
+		return invalidFrame(op, "fragmented control frame")
+	case len(f.Payload) > frame.MaxControlPayload:
+		return invalidFrame(op, "control frame payload over 125 bytes")
+	case op == frame.OpClose && len(f.Payload) > 0:
+		if _, err := frame.ParseCloseReason(f.Payload); err != nil {
+			return fmt.Errorf("rawws: send close: %w: %w", ErrInvalidFrame, err)
+		}
+	}
+	return nil
+}
+
+func invalidFrame(op frame.Opcode, why string) error {
+	return fmt.Errorf("rawws: send %v: %w: %s", op, ErrInvalidFrame, why)
+}
+
+// fragmentLocked applies the fragmentation rules to data frame f and
+// returns the opcode it goes on the wire with: a frame continuing the open
+// message, given its type or OpContinuation, is a continuation. mu is held.
+func (s *Session) fragmentLocked(f frame.Frame) (frame.Opcode, error) {
+	fl := s.flags.Load()
+	if fl&flagOutFrag == 0 {
+		if f.Opcode == frame.OpContinuation {
+			return 0, invalidFrame(f.Opcode, "continuation with no fragmented message open")
+		}
+		return f.Opcode, nil
+	}
+	open := frame.OpText
+	if fl&flagOutBinary != 0 {
+		open = frame.OpBinary
+	}
+	if f.Opcode != frame.OpContinuation && f.Opcode != open {
+		return 0, invalidFrame(f.Opcode, "new data frame while a fragmented "+open.String()+" message is open")
+	}
+	return frame.OpContinuation, nil
+}
+
+// advanceFragmentLocked records whether f (accepted by fragmentLocked)
+// leaves a fragmented message open. Whole messages, the common case, only
+// read the flags. mu is held.
+func (s *Session) advanceFragmentLocked(f frame.Frame) {
+	open := s.flags.Load()&flagOutFrag != 0
+	switch {
+	case !open && !f.Fin:
+		bits := flagOutFrag
+		if f.Opcode == frame.OpBinary {
+			bits |= flagOutBinary
+		}
+		s.flags.Or(bits)
+	case open && f.Fin:
+		s.flags.And(^(flagOutFrag | flagOutBinary))
+	}
 }
 
 // pushLocked appends f (with its pooled buffer or prepared frame, released
@@ -224,6 +348,12 @@ func (s *Session) Flush(ctx context.Context) error {
 		target = w.enqSeq
 	}
 	for {
+		if w != nil && w.lostFrom != 0 && w.lostFrom <= target {
+			// Frames this Flush covers were dropped or failed to write.
+			err := s.closedErrLocked("flush", nil)
+			s.mu.Unlock()
+			return err
+		}
 		written := w == nil || s.w != w || w.wrSeq >= target
 		if s.closed {
 			if !s.writing {
@@ -238,7 +368,7 @@ func (s *Session) Flush(ctx context.Context) error {
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
-					return fmt.Errorf("rawws: flush: %w", err)
+					return s.closedErr("flush", err)
 				}
 				return nil
 			}
@@ -250,12 +380,13 @@ func (s *Session) Flush(ctx context.Context) error {
 					return ctx.Err()
 				}
 				s.mu.Lock()
-				closed := s.closed || s.finDone
-				s.mu.Unlock()
-				if closed {
+				defer s.mu.Unlock()
+				if (s.closed || s.finDone) && s.errLocked() == nil {
+					// An orderly end: the connection refuses a Flush once
+					// shut, with everything written.
 					return nil
 				}
-				return fmt.Errorf("rawws: flush: %w", err)
+				return s.closedErrLocked("flush", err)
 			}
 			return nil
 		} else if written {

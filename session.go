@@ -107,6 +107,11 @@ const (
 	// flagHeldClose: the connection closed while the session was pending
 	// (sessionCold.heldErr says why).
 	flagHeldClose
+	// flagOutFrag: a fragmented message sent by Send is open (its last
+	// frame not sent yet); flagOutBinary says it is binary. Changed under
+	// mu, only when a message opens or ends.
+	flagOutFrag
+	flagOutBinary
 )
 
 // sessionCold is the state few sessions ever use, made on first use
@@ -207,7 +212,14 @@ type chanState struct {
 // the handler's OnOpen runs before NewRawSession returns, on the calling
 // goroutine. conn must be freshly handed over (e.g. by the HTTP server after
 // the 101 answer); bytes already buffered on it are parsed as frames.
+//
+// A nil conn is a programmer error, not a run-time condition (every
+// engine hands out a connection or an error): NewRawSession panics on it,
+// before anything is started.
 func NewRawSession(conn poller.Conn, opts Options) *Session {
+	if conn == nil {
+		panic("rawws: NewRawSession: nil poller.Conn")
+	}
 	s := newSession(opts)
 	s.attach(conn)
 	conn.SetHandler(s)
@@ -794,7 +806,7 @@ func (s *Session) SendClose(r frame.CloseReason) error {
 		return fmt.Errorf("rawws: close: %w", err)
 	}
 	if !s.enqueueControl(frame.OpClose, p) {
-		return fmt.Errorf("rawws: close: %w", ErrClosed)
+		return s.closedErr("close", nil)
 	}
 	return nil
 }

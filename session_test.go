@@ -495,7 +495,10 @@ func TestPinger(t *testing.T) {
 		t.Run("matching pongs keep it alive", func(t *testing.T) {
 			c := dialRaw(t, srv.Addr)
 			s := srv.next(t)
-			stop := Pinger(s, 30*time.Millisecond, 200*time.Millisecond)
+			stop, err := Pinger(s, 30*time.Millisecond, 200*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
 			defer stop()
 			seen := map[string]bool{}
 			for i := 0; i < 3; i++ {

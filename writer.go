@@ -30,6 +30,9 @@ type writeState struct {
 	qbytes int
 	enqSeq uint64 // frames ever accepted into this queue
 	wrSeq  uint64 // frames of this queue handed to the connection
+	// lostFrom is the first frame of this queue that was dropped or whose
+	// write failed (0: none), so a Flush covering it fails.
+	lostFrom uint64
 	// waited: a Flush compares against this state; it is then left to
 	// the GC rather than pooled, so it cannot come back as another
 	// session's queue (or this one's) while that Flush still looks at it.
@@ -81,7 +84,7 @@ func (w *writeState) reset() {
 	if cap(w.hdrs) > writeKeep*frame.MaxHeaderSize {
 		w.hdrs = nil
 	}
-	w.qbytes, w.enqSeq, w.wrSeq = 0, 0, 0
+	w.qbytes, w.enqSeq, w.wrSeq, w.lostFrom = 0, 0, 0, 0
 }
 
 // writeLoop writes the queue with one vectored write per batch until it is
@@ -181,6 +184,9 @@ func (s *Session) finishBatch(c poller.Conn, w *writeState, batch []outFrame, n 
 	w.releaseBatch(batch)
 	s.mu.Lock()
 	w.wrSeq = batch[len(batch)-1].seq
+	if err != nil && w.lostFrom == 0 {
+		w.lostFrom = batch[0].seq
+	}
 	clear(batch)
 	w.spare = batch[:0]
 	s.wakeLocked()
@@ -331,6 +337,9 @@ func (s *Session) dropQueueLocked() {
 	}
 	if len(w.q) > 0 {
 		s.addDrops(len(w.q))
+		if w.lostFrom == 0 {
+			w.lostFrom = w.q[0].seq
+		}
 	}
 	for i := range w.q {
 		if bp := w.q[i].pooled; bp != nil {
