@@ -3,10 +3,10 @@ package rawws
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"net"
 	nethttp "net/http"
 	"strings"

@@ -35,7 +35,9 @@ func opsOf(fs []frame.Frame) string {
 // Seed: fragments of a message carry the message's type and the writer
 // encodes the continuations; explicit continuations are taken too.
 func TestSendEncodesContinuations(t *testing.T) {
-	text := func(fin bool, p string) frame.Frame { return frame.Frame{Fin: fin, Opcode: frame.OpText, Payload: []byte(p)} }
+	text := func(fin bool, p string) frame.Frame {
+		return frame.Frame{Fin: fin, Opcode: frame.OpText, Payload: []byte(p)}
+	}
 	cont := func(fin bool, p string) frame.Frame {
 		return frame.Frame{Fin: fin, Opcode: frame.OpContinuation, Payload: []byte(p)}
 	}
