@@ -177,6 +177,7 @@ func TestFloors(t *testing.T) {
 			t.Run("raw", func(t *testing.T) { testRaw(t, s.addr) })
 			t.Run("malformed", func(t *testing.T) { testMalformed(t, s) })
 			t.Run("concurrent", func(t *testing.T) { testConcurrent(t, s.addr) })
+			t.Run("slow reader", func(t *testing.T) { testSlowReader(t, s.addr) })
 			s.alive(t)
 		})
 	}
@@ -575,5 +576,40 @@ func testConcurrent(t *testing.T, addr string) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// testSlowReader fills the connection's socket buffers both ways before
+// reading anything: the server's writes come up short, it must hold the
+// rest, stop reading, and later deliver every byte in order.
+func testSlowReader(t *testing.T, addr string) {
+	nc, br := rawConn(t, addr)
+	// A small receive buffer, so the server's output backs up sooner.
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(16 << 10)
+	}
+	const frames, size = 64, 64 << 10 // 4 MiB
+	p := random(size)
+	f := frame(0x82, p, true)
+	wrote := make(chan error, 1)
+	go func() {
+		for range frames {
+			if _, err := nc.Write(f); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	// Give the server time to run into the full socket.
+	time.Sleep(200 * time.Millisecond)
+	for i := range frames {
+		g0, gp := readFrame(t, br)
+		if g0 != 0x82 || !bytes.Equal(gp, p) {
+			t.Fatalf("frame %d: %#x, %d B, equal %v", i, g0, len(gp), bytes.Equal(gp, p))
+		}
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
 	}
 }
