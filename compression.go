@@ -21,9 +21,15 @@ import (
 // binary frame with Rsv1 clear; a message sent in fragments goes out
 // uncompressed) and inflates every compressed message it receives before
 // OnMessage; Options.MaxMessageSize caps the inflated size and inflating
-// stops as soon as it is passed (Close 1009, ErrMessageTooBig). Undecodable
-// data is answered with Close 1007. In the raw modes the extension is only
-// negotiated: frames with Rsv1 are delivered and sent as they are.
+// stops as soon as it is passed (Close 1009, ErrMessageTooBig), so a
+// decompression bomb costs at most that much work. The frame limit
+// (Options.MaxFrameSize, by default MaxMessageSize) then leaves room for
+// DEFLATE's worst-case expansion (an eighth more, plus 1 KiB): a message
+// of incompressible data at the limit travels in a frame slightly larger
+// than it and is accepted, while a plain frame is still held to
+// MaxMessageSize. Undecodable data is answered with Close 1007. In the raw
+// modes the extension is only negotiated: frames with Rsv1 are delivered
+// and sent as they are, under the frame limit as given.
 //
 // Memory per connection between messages (compress/flate, see
 // internal/deflate): context takeover on the sending side keeps a DEFLATE
@@ -100,6 +106,14 @@ func (s *Session) enableCompression(c *Compression, p deflate.Params, ext string
 		z.dec = deflate.NewDecompressor(p, server, s.opts.MaxMessageSize)
 	}
 	s.coldState().pmd = z
+	if s.mode == modeMessages {
+		// A compressed frame of incompressible data is a little larger
+		// than the data; its message is capped once inflated, so the frame
+		// limit only has to stop what no encoder would send.
+		if lim := s.MaxFrameSize(); lim > 0 {
+			s.SetMaxFrameSize(deflate.MaxCompressed(lim))
+		}
+	}
 }
 
 // Extensions returns the Sec-WebSocket-Extensions value the handshake

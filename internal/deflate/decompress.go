@@ -107,15 +107,26 @@ func (d *Decompressor) Takeover() bool { return d.takeover }
 // SetMaxMessage changes the inflated-size cap for the next message.
 func (d *Decompressor) SetMaxMessage(n int64) { d.max = n }
 
+// MaxCompressed is the most a valid encoder needs to carry n bytes of any
+// content: DEFLATE's worst-case expansion. Stored blocks cost 5 bytes per
+// 64 KiB, and an encoder that never stores (fixed Huffman codes only)
+// spends at most 9 bits per byte, so n + n/8 + 1 KiB leaves room for every
+// encoder, while a stream of empty blocks that inflates to nothing still
+// cannot grow without end. A limit on compressed frames or messages meant
+// to admit n inflated bytes must be at least this; n <= 0 gives n.
+func MaxCompressed(n int64) int64 {
+	if n <= 0 {
+		return n
+	}
+	return n + n/8 + 1024
+}
+
 // maxCompressed bounds the compressed bytes buffered for one message.
-// Any sane encoder stays under it (stored blocks cost 5 bytes per 64 KiB,
-// fixed Huffman codes at most 9 bits per byte), while a stream of empty
-// blocks that inflates to nothing cannot make us buffer without end.
 func (d *Decompressor) maxCompressed() int64 {
 	if d.max <= 0 {
 		return -1
 	}
-	return d.max + d.max/8 + 1024
+	return MaxCompressed(d.max)
 }
 
 // Write buffers the next compressed bytes of the current message (a copy:

@@ -1,0 +1,141 @@
+package rawws
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"crypto/rand"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/internal/deflate"
+	"github.com/rawws/rawws/poller"
+)
+
+// Random bytes do not compress: DEFLATE stores them, a few bytes per block
+// more than they are, so a message exactly at MaxMessageSize travels in a
+// frame a little over it. It is within every limit and echoes both ways
+// (each side inflates the other's frame), on every backend; one byte more
+// is refused with 1009 once inflated.
+func TestCompressionIncompressibleAtTheLimit(t *testing.T) {
+	msg := make([]byte, DefaultMaxMessageSize)
+	rand.Read(msg)
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: echoMessages, Compression: &Compression{}}})
+		ch := make(chan gotMsg, 2)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Options: Options{MessageHandler: collect(ch), Compression: &Compression{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(errors.New("test over"))
+		server := srv.next(t)
+		if err := s.WriteMessage(ctx, frame.OpBinary, msg); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-ch:
+			if got.op != frame.OpBinary || !bytes.Equal(got.p, msg) {
+				t.Fatalf("echo: %v %d B, want binary %d B", got.op, len(got.p), len(msg))
+			}
+		case <-s.Done():
+			t.Fatalf("client ended: %v (server: %v)", s.Err(), server.Err())
+		case <-ctx.Done():
+			t.Fatalf("no echo: client %v, server %v", s.Err(), server.Err())
+		}
+
+		over := append(msg, 0)
+		if err := s.WriteMessage(ctx, frame.OpBinary, over); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-server.Done():
+		case got := <-ch:
+			t.Fatalf("a message over the limit was echoed (%d B)", len(got.p))
+		case <-ctx.Done():
+			t.Fatal("the server did not end")
+		}
+		if !errors.Is(server.Err(), ErrMessageTooBig) {
+			t.Fatalf("server ended with %v, want ErrMessageTooBig", server.Err())
+		}
+	})
+}
+
+var (
+	bombOnce sync.Once
+	bomb     []byte
+)
+
+// zipBomb is 100 MB of zeros as one compressed message (about 100 KB):
+// far under any frame limit, far over the message limit once inflated.
+func zipBomb(t *testing.T) []byte {
+	bombOnce.Do(func() {
+		var b bytes.Buffer
+		w, _ := flate.NewWriter(&b, flate.BestCompression)
+		zeros := make([]byte, 1<<20)
+		for range 100 {
+			w.Write(zeros)
+		}
+		w.Flush()
+		bomb = bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff})
+	})
+	if len(bomb) > 200<<10 {
+		t.Fatalf("bomb is %d B compressed", len(bomb))
+	}
+	return bomb
+}
+
+// A decompression bomb is closed with 1009 having inflated no more than
+// the message limit (plus one chunk), with the default limits and the
+// frame limit's headroom for compressed frames.
+func TestCompressionBombClosed1009(t *testing.T) {
+	z := zipBomb(t)
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: echoMessages, Compression: &Compression{}}})
+		ctx := ctx5(t)
+		s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Options: Options{Compression: &Compression{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(errors.New("test over"))
+		server := srv.next(t)
+		if err := s.Send(ctx, frame.Frame{Fin: true, Rsv1: true, Opcode: frame.OpBinary, Payload: z}); err != nil {
+			t.Fatal(err)
+		}
+		var got frame.Frame
+		for range 10 {
+			if got = recvFrame(t, s); got.Opcode == frame.OpClose {
+				break
+			}
+		}
+		r, err := frame.ParseCloseReason(got.Payload)
+		if got.Opcode != frame.OpClose || err != nil || r.Code != frame.CloseTooBig {
+			t.Fatalf("got %v %q, want close 1009", got.Opcode, got.Payload)
+		}
+		waitDone(t, server)
+		if !errors.Is(server.Err(), ErrMessageTooBig) {
+			t.Fatalf("server Err %v, want ErrMessageTooBig", server.Err())
+		}
+	})
+	// The work done before refusing it: the decompressor the session uses
+	// stops within one chunk past the limit.
+	d := deflate.NewDecompressor(deflate.Params{}, true, DefaultMaxMessageSize)
+	var n countWriter
+	if _, err := d.Write(z); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Inflate(&n); !errors.Is(err, deflate.ErrTooBig) {
+		t.Fatalf("inflate: %v", err)
+	}
+	if n > DefaultMaxMessageSize+deflate.ChunkSize {
+		t.Fatalf("inflated %d B before refusing (limit %d)", n, DefaultMaxMessageSize)
+	}
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
