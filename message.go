@@ -138,7 +138,12 @@ func (s *Session) msgControl(r *readState, p []byte) {
 			}
 			return
 		}
-		s.setErr(&CloseError{Code: r.Code, Reason: r.Text})
+		if s.flags.Load()&flagCloseSent == 0 {
+			// The peer started the close: that is why the session ends.
+			// Its answer to a Close of ours is no error, only the end of
+			// a close we asked for.
+			s.setErr(&CloseError{Code: r.Code, Reason: r.Text})
+		}
 		s.flags.Or(flagReadDead)
 		var echo []byte
 		if r.Code != frame.CloseNoStatus {

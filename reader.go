@@ -223,6 +223,16 @@ func (s *Session) frameDone(r *readState, p []byte, view bool) bool {
 		return true
 	}
 	h := &r.hdr
+	if h.Opcode.IsData() {
+		// Raw frames are not reassembled, so whether a message is open is
+		// kept apart from the pooled reader state; the flag is written
+		// only when a message opens or ends.
+		if open := s.flags.Load()&flagInFrag != 0; !h.Fin && !open {
+			s.flags.Or(flagInFrag)
+		} else if h.Fin && open {
+			s.flags.And(^flagInFrag)
+		}
+	}
 	f := frame.Frame{Fin: h.Fin, Rsv1: h.Rsv&0x40 != 0, Rsv2: h.Rsv&0x20 != 0, Rsv3: h.Rsv&0x10 != 0, Opcode: h.Opcode, Payload: p}
 	if s.mode == modeChannel && !view {
 		// The assembled buffer becomes the frame's own payload.

@@ -277,6 +277,15 @@ func (s *Session) pushLocked(f frame.Frame, pooled *[]byte, prep *PreparedFrame)
 	}
 	if f.Opcode == frame.OpClose {
 		s.sendClosed = true
+		if s.flags.Load()&flagCloseSent == 0 {
+			s.flags.Or(flagCloseSent)
+		}
+		if s.mode != modeMessages {
+			// The seed closes its output once the Close is written: a raw
+			// session has nothing left to send. Message mode keeps the
+			// write side open until the peer answers, then terminates.
+			s.wantFIN = true
+		}
 		s.armCloseTimerLocked()
 	}
 }

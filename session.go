@@ -112,6 +112,12 @@ const (
 	// mu, only when a message opens or ends.
 	flagOutFrag
 	flagOutBinary
+	// flagCloseSent: a Close frame of ours was queued, so a peer's Close
+	// that follows is its answer (an orderly close we started).
+	flagCloseSent
+	// flagInFrag: raw modes, a data frame with Fin=false arrived and its
+	// message has not ended, so EOF now cuts it short. Loop only.
+	flagInFrag
 )
 
 // sessionCold is the state few sessions ever use, made on first use
@@ -354,7 +360,8 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 		// OnClose runs on the loop like OnData, so the reader state is
 		// stable here. A peer whose TCP ends inside a frame or a fragmented
 		// message sent something truncated: that is no orderly end.
-		if r := s.rd; s.flags.Load()&flagReadDead == 0 && r != nil && (r.inFrame || r.msg.inMsg) {
+		fl := s.flags.Load()
+		if r := s.rd; fl&flagReadDead == 0 && (fl&flagInFrag != 0 || r != nil && (r.inFrame || r.msg.inMsg)) {
 			err = fmt.Errorf("rawws: connection closed inside a frame or message: %w", io.ErrUnexpectedEOF)
 		}
 	}
@@ -424,11 +431,15 @@ var closedDone = func() chan struct{} {
 }()
 
 // Err reports why the session ended: nil while it runs and after an orderly
-// end, a *CloseError when the peer sent a Close frame that ended it (message
-// mode), ErrFrameTooBig, ErrMessageTooBig, ErrPingTimeout, a
-// *frame.ProtocolError, the cause given to Close, an error wrapping
-// io.ErrUnexpectedEOF when the peer's TCP ended inside a frame or a
-// fragmented message, or the connection's error.
+// end (the peer's EOF between messages, Terminate, or a close handshake we
+// started with CloseWith, SendClose or a Close frame and the peer
+// answered); a *CloseError when the peer started the close handshake
+// (message mode); ErrFrameTooBig, ErrMessageTooBig, ErrQueueFull,
+// ErrPingTimeout, ErrCloseTimeout or a *frame.ProtocolError; the cause
+// given to Close; an error wrapping io.ErrUnexpectedEOF when the peer's TCP
+// ended inside a frame or a fragmented message (raw modes included); or
+// the connection's error. Errors from Send, Flush and the other methods
+// of a session that ended match its Err as well as ErrClosed.
 func (s *Session) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
