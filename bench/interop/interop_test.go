@@ -1,5 +1,6 @@
 // Package interop runs WebSocket clients nobody on this project wrote —
-// gorilla/websocket, gobwas/ws, coder/websocket and Node's ws — against the rawws-echo binary on every backend.
+// gorilla/websocket, gobwas/ws, coder/websocket, Node's ws and Python's
+// websockets — against the rawws-echo binary on every backend.
 package interop
 
 import (
@@ -258,5 +259,38 @@ func runClient(t *testing.T, exe string, args ...string) {
 	t.Logf("%s", out)
 	if err != nil {
 		t.Fatalf("%s %v: %v", exe, args, err)
+	}
+}
+
+// bigRandom is DefaultMaxMessageSize: the largest message rawws-echo takes,
+// random, so permessage-deflate makes its frame a little larger than it.
+const bigRandom = 16 << 20
+
+// Python's websockets sends a 16 MiB incompressible message compressed and
+// gets it back, on every backend: the compressed frame is over 16 MiB but
+// the message is within every limit.
+func TestPythonWebsocketsDeflateBigMessage(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import websockets").Run(); err != nil {
+		t.Fatalf("python3 websockets missing: run `make deps` (.ci/deps.sh installs python3-websockets): %v", err)
+	}
+	for _, be := range backends {
+		t.Run(be, func(t *testing.T) {
+			addr := startEcho(t, be)
+			runClient(t, python, "python/deflate_big.py", "ws://"+addr+"/", fmt.Sprint(bigRandom))
+		})
+	}
+}
+
+// The same with Node's ws.
+func TestNodeWSDeflateBigMessage(t *testing.T) {
+	if _, err := os.Stat("node/node_modules/ws"); err != nil {
+		t.Fatal("node ws missing: run `make deps` (npm ci in bench/interop/node)")
+	}
+	for _, be := range backends {
+		t.Run(be, func(t *testing.T) {
+			addr := startEcho(t, be)
+			runClient(t, "node", "node/deflate_big.mjs", "ws://"+addr+"/", fmt.Sprint(bigRandom))
+		})
 	}
 }
