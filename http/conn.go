@@ -127,6 +127,8 @@ type hconn struct {
 	closed   bool
 	hijacked bool
 	connGone bool // the connection's reference was dropped (close or hand-off)
+	eof      bool // the peer's FIN came: end after the last owed response
+	eofTo    bool // ... and it came before a pending hand-off, whose new handler is told at the hand-off
 	armed    bool // tm is pending or its callback has not started yet
 	iov      [][]byte
 	rec      []*exchange
@@ -244,6 +246,7 @@ func (h *hconn) release() {
 	h.writing, h.dirty, h.paused, h.blocked = false, false, false, false
 	h.stopped, h.dead, h.closed, h.hijacked = false, false, false, false
 	h.connGone, h.armed = false, false
+	h.eof, h.eofTo = false, false
 	clear(h.iov)
 	h.iov = h.iov[:0]
 	clear(h.rec)
@@ -762,7 +765,7 @@ func (h *hconn) flush() {
 	if resume {
 		h.paused = false
 	}
-	idleShutdown := h.srv.closing.Load() && len(h.queue) == 0 && h.running == 0 && !h.dead && !h.closed
+	idleShutdown := (h.srv.closing.Load() || h.eof) && len(h.queue) == 0 && h.running == 0 && !h.dead && !h.closed
 	if idleShutdown {
 		h.dead, h.stopped = true, true
 	}
@@ -804,6 +807,7 @@ func (h *hconn) closeAfterWrite() {
 func (h *hconn) handoff(ex *exchange) {
 	h.mu.Lock()
 	h.hijacked = true
+	eofTo := h.eofTo
 	timerRef := h.stopTimerLocked()
 	connRef := h.dropConnLocked()
 	h.mu.Unlock()
@@ -819,6 +823,16 @@ func (h *hconn) handoff(ex *exchange) {
 	// SetHandler offers them to the new handler.
 	h.c.SetHandler(ex.hijack)
 	h.c.ResumeRead()
+	if eofTo {
+		// The FIN came while the upgrade was being answered, so the engine
+		// told us, not the new handler: pass it on. No OnData follows a
+		// FIN, so this cannot race the new handler's own callbacks. false
+		// (or a handler that does not ask) means what the engine would
+		// have done: close once the queued output is written.
+		if hc, ok := ex.hijack.(poller.HalfCloseHandler); !ok || !hc.OnReadEOF(h.c) {
+			h.c.CloseWrite()
+		}
+	}
 	ex.w.hijackOK <- struct{}{}
 	// The exchange is recycled (runAsync, dispatch) once the hijacking
 	// handler returned: it may still hold its writer until then. h goes
@@ -827,6 +841,40 @@ func (h *hconn) handoff(ex *exchange) {
 	if connRef {
 		h.unref()
 	}
+}
+
+// readEOF answers the peer's FIN (poller.HalfCloseHandler.OnReadEOF). Every
+// byte before it was offered to onData, so the requests that were complete
+// are parsed and queued; a partial one (head or body) is not owed an
+// answer and is dropped. It reports whether answers are still owed: then
+// the connection stays open for writing, and the flush that writes the
+// last one half-closes it (closeAfterWrite).
+func (h *hconn) readEOF() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.hijacked {
+		return false // not reached: the new handler gets the FIN
+	}
+	h.eof, h.stopped = true, true
+	h.rstate = rsStopped
+	if ex := h.cur; ex != nil {
+		// Its body was cut by the FIN; it is the newest in the queue.
+		h.cur = nil
+		h.readingBody.Store(false)
+		if k := len(h.queue) - 1; k >= 0 && h.queue[k] == ex {
+			h.queue[k] = nil
+			h.queue = h.queue[:k]
+			recycle(ex)
+		}
+	}
+	owed := len(h.queue) > 0 || h.running > 0 || h.stalled
+	if owed && h.blocked {
+		h.eofTo = true
+	}
+	if !owed {
+		h.dead = true
+	}
+	return owed
 }
 
 // onTimer enforces ReadHeaderTimeout and IdleTimeout: one wheel timer per

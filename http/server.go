@@ -388,8 +388,24 @@ func onClose(h *hconn, c poller.Conn) {
 	}
 }
 
-// connHandler serves one connection handed over by ServeConn.
+// onReadEOF tells h of the peer's FIN. A stale h (the connection was
+// handed off meanwhile, or closed) no longer owns the connection's end:
+// answering true leaves it to whoever does.
+func onReadEOF(h *hconn, c poller.Conn) bool {
+	if h == nil || !h.acquire(c) {
+		return true
+	}
+	owed := h.readEOF()
+	h.unref()
+	return owed
+}
+
+// connHandler serves one connection handed over by ServeConn. It is a
+// poller.HalfCloseHandler: answers owed when the peer half-closes are
+// still written.
 type connHandler struct{ h *hconn }
+
+func (ch connHandler) OnReadEOF(c poller.Conn) bool { return onReadEOF(ch.h, c) }
 
 func (ch connHandler) OnOpen(poller.Conn)                 {}
 func (ch connHandler) OnData(c poller.Conn, b []byte) int { return onData(ch.h, c, b) }
