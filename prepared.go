@@ -45,9 +45,12 @@ var ErrPreparedReleased = errors.New("rawws: prepared frame used after Release")
 // compressing for them would cost one compression per session.
 //
 // All methods are safe for concurrent use, except that Release must be the
-// creator's last use.
+// creator's last use; a second Release is refused with ErrPreparedReleased.
 type PreparedFrame struct {
 	refs atomic.Int32
+	// released: the creator's Release came (never set on the package's
+	// own pooled frames, which drop their reference with release).
+	released atomic.Bool
 	f    frame.Frame // header bits; Payload is a view into wire
 	wire []byte      // header + payload as written by an unmasked session
 	buf  *[]byte     // pooled backing of wire; nil once given back
@@ -101,6 +104,7 @@ func (p *PreparedFrame) init(f frame.Frame) {
 	p.buf, p.wire = bp, w
 	p.f = f
 	p.f.Payload = w[hn:]
+	p.released.Store(false)
 	p.refs.Store(1)
 }
 
@@ -114,8 +118,17 @@ func (p *PreparedFrame) Len() int { return len(p.wire) }
 
 // Release drops the creator's reference: the buffer goes back to its pool
 // once every session that queued the frame has written or discarded it.
-// After Release the caller must not use p; a second Release panics.
-func (p *PreparedFrame) Release() { p.release() }
+// After Release the caller must not queue p again. A second Release,
+// which a program can meet at run time (two paths each believing they own
+// the frame), does nothing and returns ErrPreparedReleased: the frame stays
+// intact for the sessions still holding it.
+func (p *PreparedFrame) Release() error {
+	if !p.released.CompareAndSwap(false, true) {
+		return ErrPreparedReleased
+	}
+	p.release()
+	return nil
+}
 
 // retain adds n references for n queue entries. The caller holds a
 // reference itself, so the count cannot be reaching zero meanwhile.
@@ -128,6 +141,8 @@ func (p *PreparedFrame) release() {
 		return
 	}
 	if n < 0 {
+		// Only the package drops the references it took, once each (a
+		// creator's second Release is refused above): this is a bug here.
 		panic("rawws: PreparedFrame released more often than referenced")
 	}
 	bp := p.buf
@@ -143,7 +158,7 @@ func (p *PreparedFrame) release() {
 // live reports whether the creator has not released p yet (a best-effort
 // check for callers outside the package; inside it the caller's reference
 // guarantees it).
-func (p *PreparedFrame) live() bool { return p.refs.Load() > 0 }
+func (p *PreparedFrame) live() bool { return !p.released.Load() && p.refs.Load() > 0 }
 
 // SendPrepared queues the prepared frame pf on s without copying it. pf
 // stays the caller's: SendPrepared takes its own reference, dropped once
