@@ -51,9 +51,9 @@ type PreparedFrame struct {
 	// released: the creator's Release came (never set on the package's
 	// own pooled frames, which drop their reference with release).
 	released atomic.Bool
-	f    frame.Frame // header bits; Payload is a view into wire
-	wire []byte      // header + payload as written by an unmasked session
-	buf  *[]byte     // pooled backing of wire; nil once given back
+	f        frame.Frame // header bits; Payload is a view into wire
+	wire     []byte      // header + payload as written by an unmasked session
+	buf      *[]byte     // pooled backing of wire; nil once given back
 	// variants: compressed forms, held (one reference each) until p is
 	// freed (prepared_deflate.go).
 	variants pfVariants
