@@ -118,6 +118,9 @@ const (
 	// flagInFrag: raw modes, a data frame with Fin=false arrived and its
 	// message has not ended, so EOF now cuts it short. Loop only.
 	flagInFrag
+	// flagReadEOF: the peer's FIN arrived and OnReadEOF kept the
+	// connection open for what the session still owes (set under mu).
+	flagReadEOF
 )
 
 // sessionCold is the state few sessions ever use, made on first use
@@ -273,7 +276,24 @@ func newSessionShared(shared *Options) *Session {
 func (s *Session) attach(c poller.Conn) {
 	if s.setConn(c) {
 		s.openUser()
+		if s.flags.Load()&flagReadEOF != 0 {
+			s.pendingReadEOF()
+		}
 	}
+}
+
+// pendingReadEOF ends what OnReadEOF began while the session was pending:
+// it kept the connection open then, so the session owns its end even when
+// it turns out to owe nothing.
+func (s *Session) pendingReadEOF() {
+	s.mu.Lock()
+	owes := !s.closed && s.owesLocked()
+	s.mu.Unlock()
+	if owes {
+		s.endAfterReadEOF()
+		return
+	}
+	s.Terminate()
 }
 
 // setConn binds the session to c once; sends made before wait in the queue
@@ -403,6 +423,75 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 	case modeMessages:
 		s.opts.MessageHandler.OnClose(s, cause)
 	}
+}
+
+// OnReadEOF implements poller.HalfCloseHandler: the peer sent FIN after
+// every byte before it was handed to OnData. A peer that half-closes may
+// still read, so the session keeps the connection open for writing while
+// it owes the peer something: a handshake not completed yet (OnOpen and
+// the bytes held for it), frames queued or being written (echoes, the
+// answer to a Close), or, in channel mode, a consumer that may still
+// answer what it took from Incoming. Incoming is closed (after a stalled
+// frame) so that consumer learns there is no more; the session then ends
+// when its queue is written and its write side shut (Terminate, or Start's
+// end), and never later than Options.CloseTimeout from now, so a stuck
+// handler cannot hold the connection (it then ends with ErrCloseTimeout).
+// In the event modes no callback follows, so a session owing frames is
+// terminated at once: FIN goes out behind them.
+func (s *Session) OnReadEOF(c poller.Conn) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	fl := s.flags.Load()
+	if fl&flagPending != 0 {
+		// complete runs the user's OnOpen and then ends what this began.
+		s.flags.Or(flagReadEOF)
+		s.mu.Unlock()
+		return true
+	}
+	if r := s.rd; fl&flagReadDead == 0 && (fl&flagInFrag != 0 || r != nil && (r.inFrame || r.msg.inMsg)) {
+		s.setErrLocked(fmt.Errorf("rawws: peer's FIN inside a frame or message: %w", io.ErrUnexpectedEOF))
+	}
+	owes := s.owesLocked()
+	if owes {
+		s.flags.Or(flagReadEOF)
+	}
+	s.mu.Unlock()
+	if owes {
+		s.endAfterReadEOF()
+	}
+	return owes
+}
+
+// owesLocked reports whether the session may still write to a peer that
+// sent FIN. mu is held.
+func (s *Session) owesLocked() bool {
+	if s.finDone {
+		return false // our FIN is out: nothing can follow it
+	}
+	if s.queuedLocked() > 0 || s.writing {
+		return true
+	}
+	// Channel mode: whoever reads Incoming may still answer, unless
+	// sending is over already.
+	return s.mode == modeChannel && !s.sendClosed
+}
+
+// endAfterReadEOF bounds and ends a session kept open after the peer's
+// FIN: the close timer caps how long it may take, channel mode's consumer
+// learns of the end through Incoming, and the event modes, with no
+// callback to come, terminate now.
+func (s *Session) endAfterReadEOF() {
+	s.mu.Lock()
+	s.armCloseTimerLocked()
+	s.mu.Unlock()
+	if s.mode == modeChannel {
+		s.closeIncoming()
+		return
+	}
+	s.Terminate()
 }
 
 // Done is closed when the session's connection is gone.

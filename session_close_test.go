@@ -163,3 +163,67 @@ func TestArgumentChecks(t *testing.T) {
 		NewRawSession(nil, Options{})
 	})
 }
+
+// OnReadEOF keeps the connection open exactly while the session owes the
+// peer something, and then ends it itself.
+func TestOnReadEOF(t *testing.T) {
+	t.Run("message mode, nothing owed", func(t *testing.T) {
+		fc := &fakeConn{record: true}
+		s := NewSession(fc, Options{}, MessageFuncs{})
+		if s.OnReadEOF(fc) {
+			t.Fatal("kept open with nothing to write")
+		}
+	})
+	t.Run("message mode, frames queued", func(t *testing.T) {
+		fc := &fakeConn{record: true}
+		s := NewSession(fc, Options{}, MessageFuncs{})
+		busy(s)
+		s.SendText(context.Background(), "owed")
+		if !s.OnReadEOF(fc) {
+			t.Fatal("closed with a frame still queued")
+		}
+		if fc.finned {
+			t.Fatal("FIN before the queued frame")
+		}
+		s.writeLoop(false)
+		if fs := parseFrames(t, fc.output()); len(fs) != 1 || string(fs[0].Payload) != "owed" || !fc.finned {
+			t.Fatalf("wrote %+v, fin %v", fs, fc.finned)
+		}
+	})
+	t.Run("channel mode", func(t *testing.T) {
+		fc := &fakeConn{record: true}
+		s := NewRawSession(fc, Options{})
+		if !s.OnReadEOF(fc) {
+			t.Fatal("closed while the consumer may still answer")
+		}
+		if _, ok := <-s.Incoming(); ok {
+			t.Fatal("Incoming still open after the peer's FIN")
+		}
+		if err := s.SendText(context.Background(), "answer"); err != nil {
+			t.Fatalf("answer after the peer's FIN: %v", err)
+		}
+		s.Terminate()
+		if fs := parseFrames(t, fc.output()); len(fs) != 1 || !fc.finned {
+			t.Fatalf("wrote %+v, fin %v", fs, fc.finned)
+		}
+	})
+	t.Run("channel mode, already terminated", func(t *testing.T) {
+		fc := &fakeConn{}
+		s := NewRawSession(fc, Options{})
+		s.Terminate()
+		if s.OnReadEOF(fc) {
+			t.Fatal("kept open after our FIN")
+		}
+	})
+	t.Run("bounded by CloseTimeout", func(t *testing.T) {
+		fc := &fakeConn{}
+		s := NewRawSession(fc, Options{CloseTimeout: 20 * time.Millisecond})
+		if !s.OnReadEOF(fc) {
+			t.Fatal("closed at once")
+		}
+		waitDone(t, s)
+		if !errors.Is(s.Err(), ErrCloseTimeout) {
+			t.Fatalf("Err = %v", s.Err())
+		}
+	})
+}
