@@ -64,7 +64,10 @@ type Endpoint struct {
 
 // WebSocket routes pattern to an event-mode endpoint: opts.MessageHandler
 // (message mode) or opts.Handler (raw frames). It panics when opts has
-// neither.
+// neither: a route without a handler is a programmer error in the route
+// table, caught when the route is registered (in the module, or whenever
+// routes are added), never while requests are served, as
+// net/http.ServeMux.Handle does with a nil handler.
 func (a *App) WebSocket(pattern string, opts Options) {
 	a.Endpoint(pattern, Endpoint{Options: opts})
 }
@@ -72,13 +75,15 @@ func (a *App) WebSocket(pattern string, opts Options) {
 // Channel routes pattern to a channel-mode endpoint: for each session fn
 // runs through Session.Start on a goroutine of its own, so it may block on
 // Incoming and Send; when fn returns the session is flushed and
-// terminated.
+// terminated. A nil fn panics at registration, as for WebSocket.
 func (a *App) Channel(pattern string, fn func(*Session)) {
 	a.Endpoint(pattern, Endpoint{Channel: fn})
 }
 
 // Endpoint routes pattern to the WebSocket endpoint e. It panics when e
-// has no handler (no MessageHandler, Handler or Channel). The handshake
+// has no handler (no MessageHandler, Handler or Channel), a programmer
+// error caught at registration as for WebSocket; the route table is left
+// as it was. The handshake
 // runs on the connection's event loop (no goroutine per upgrade), so the
 // handler's OnOpen runs there too, as its other callbacks do; with
 // CheckOrigin or NotUpgrade set, which may block, it runs on a goroutine.
