@@ -36,7 +36,9 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:9001", "listen address")
+	// The port is spelled out here: no layer below picks one (port 0
+	// would mean a free one, printed on the "listening on" line).
+	addr := flag.String("addr", "127.0.0.1:9001", "listen address host:port (port 0: a free one, printed at start)")
 	var cfg config
 	flag.StringVar(&cfg.backend, "backend", "", "poller backend: netpoll, epoll or std (default: rawws's default)")
 	flag.Int64Var(&cfg.maxMessage, "max-message", 0, "largest message in bytes (0: the 16 MiB default)")
