@@ -10,7 +10,9 @@
 // `make soak`), fault injection (resets and EOF mid-frame, half-close after
 // Close, vanished clients, writes to closed peers, shutdown under load) and
 // every limit one over, each with another connection that must keep
-// working.
+// working, and the loss mix (TestLossMix): large HTTP responses to slow
+// readers beside channel-mode sessions whose handler returns right after
+// sending, every byte and frame counted at both ends.
 //
 // All of it lives in _test.go files: the harness drives the root package,
 // http and poller, and internal/ packages may not import upward
