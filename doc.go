@@ -43,7 +43,9 @@
 // An upgraded connection leaves no goroutine behind on netpoll and epoll
 // (UpgradeHTTP moves it off net/http's goroutine, keeping the bytes the
 // client pipelined behind its request); goroutines exist only for
-// channel-mode sessions, which ask for them.
+// channel-mode sessions, which ask for them, and for connections no event
+// loop can take: a *tls.Conn from net/http's TLS server, or any net.Conn
+// without a socket descriptor, is served on std instead of being refused.
 //
 // # Open files
 //

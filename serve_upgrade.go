@@ -8,8 +8,10 @@ import (
 // that want this Server's graceful drain and metrics for their WebSocket
 // sessions: the session is upgraded the same way (no goroutine left per
 // connection in event modes; bytes pipelined behind the request kept),
-// runs on the server's engine unless opts names another, and is tracked
-// until it ends, so Shutdown sends it Close 1001 and waits for it. A
+// runs on the server's engine unless opts names another (or on the std
+// backend's shared engine when the connection has no descriptor an event
+// loop could take, as behind net/http's TLS server: see UpgradeHTTP), and
+// is tracked until it ends, so Shutdown sends it Close 1001 and waits for it. A
 // channel-mode session costs one goroutine that waits for its end. During
 // a shutdown the request is answered 503 and ErrServerClosed returned.
 func (s *Server) UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptions) (*Session, error) {
