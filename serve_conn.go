@@ -12,14 +12,25 @@ import (
 // the server's HTTP pipeline and routes on it, WebSocket handshakes
 // included, exactly as for a connection Serve accepted. buffered holds
 // bytes already read from c (what a bufio.Reader held, a sniffed prefix);
-// they are parsed first. On success the server owns c (Shutdown drains
-// it); on error c is closed. It does not block.
+// they are parsed first. A connection no event loop can take (a
+// *tls.Conn, any net.Conn without a socket descriptor) is served on the
+// std backend's shared engine instead: one goroutine per connection,
+// through the wrapper, the same routes and drain. On success the server
+// owns c (Shutdown drains it); on error c is closed. It does not block.
 func (s *Server) ServeConn(c net.Conn, buffered []byte) error {
 	if s.closing.Load() {
 		c.Close()
 		return ErrServerClosed
 	}
-	if _, err := s.eng.Adopt(c, buffered, adopted{s}); err != nil {
+	eng := s.eng
+	if !canAdopt(eng, c) {
+		var err error
+		if eng, err = EngineFor(goroutineBackend); err != nil {
+			c.Close()
+			return fmt.Errorf("rawws: serve conn: %T has no descriptor for an event loop: %w", c, err)
+		}
+	}
+	if _, err := eng.Adopt(c, buffered, adopted{s}); err != nil {
 		c.Close()
 		return fmt.Errorf("rawws: serve conn: %w", err)
 	}

@@ -1,0 +1,78 @@
+package rawws_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rawws/rawws"
+	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/frame"
+)
+
+// Server.ServeConn given a *tls.Conn from the caller's own accept loop:
+// no event loop can take it, so it is served on std, HTTP and WebSocket
+// alike, on every backend, instead of being refused.
+func TestServeConnTLS(t *testing.T) {
+	ts := httptest.NewTLSServer(nil) // only for its certificate
+	cfg := ts.TLS.Clone()
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	ts.Close()
+	for _, backend := range srvBackends(t) {
+		t.Run(backend, func(t *testing.T) {
+			srv, err := rawws.NewServer(func(a *rawws.App) {
+				a.WebSocket("/ws", rawws.Options{MessageHandler: echoMessages})
+				a.HandleFunc("/hello", func(w *rhttp.ResponseWriter, r *rhttp.Request) { w.WriteString("hello over TLS") })
+			}, rawws.WithBackend(backend))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			ln := listenLocal(t)
+			defer ln.Close()
+			served := make(chan error, 4)
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					served <- srv.ServeConn(tls.Server(c, cfg), nil)
+				}
+			}()
+			dial := func() *tls.Conn {
+				c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ln.Addr().String(),
+					&tls.Config{RootCAs: pool, ServerName: "example.com"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := <-served; err != nil {
+					t.Fatalf("ServeConn: %v", err)
+				}
+				return c
+			}
+
+			hc := dial()
+			hc.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(hc, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			all, err := io.ReadAll(hc)
+			hc.Close()
+			if !strings.HasPrefix(string(all), "HTTP/1.1 200 ") || !strings.HasSuffix(string(all), "hello over TLS") {
+				t.Fatalf("GET over TLS: %q %v", all, err)
+			}
+
+			wc := dial()
+			defer wc.Close()
+			c := upgradeOn(t, wc, ln.Addr().String(), "/ws", clientFrame(frame.OpText, []byte("pipelined")))
+			c.expect(t, frame.OpText, "pipelined")
+			c.send(t, frame.OpBinary, []byte("echo over TLS"))
+			c.expect(t, frame.OpBinary, "echo over TLS")
+		})
+	}
+}
