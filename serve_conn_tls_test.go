@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/rawws/rawws"
-	rhttp "github.com/rawws/rawws/http"
 	"github.com/rawws/rawws/frame"
+	rhttp "github.com/rawws/rawws/http"
 )
 
 // Server.ServeConn given a *tls.Conn from the caller's own accept loop:
