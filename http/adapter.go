@@ -1,8 +1,12 @@
 package http
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"fmt"
 	"io"
+	"net"
 	nethttp "net/http"
 	"net/textproto"
 	"net/url"
@@ -12,14 +16,25 @@ import (
 // FromNetHTTP runs a standard net/http handler on this server. Each
 // request is turned into an *net/http.Request (headers canonicalized and
 // copied, so the handler may keep them; Body reads a copy of our body) and
-// the handler writes through a net/http.ResponseWriter shim that also
-// implements http.Flusher. Like net/http it sniffs a Content-Type when the
-// handler sets none.
+// the handler writes through a net/http.ResponseWriter shim. Like net/http
+// it sniffs a Content-Type when the handler sets none.
 //
-// Not supported: http.Hijacker (use ResponseWriter.Hijack with a native
-// handler), trailers, and http.ResponseController deadlines. The handler
-// blocks as net/http handlers do, so it always runs on a goroutine; do not
-// combine it with Settings.InlineHandlers.
+// The shim implements http.Flusher and http.Hijacker. Hijack works on a
+// request that asked to switch protocols (Connection: upgrade with an
+// Upgrade field) or a CONNECT, as WebSocket libraries need; on others it
+// fails with ErrNotHijackable, because the server may have read requests
+// pipelined behind it already. The hijacked net.Conn has no file
+// descriptor: it is the engine's connection seen through blocking Read
+// and Write (with deadlines); the bytes that followed the request come
+// through Read, so the bufio.Reader it comes with starts empty.
+//
+// r.Context() is cancelled when the client goes away (its FIN or a closed
+// connection), as in net/http; the response is still written if the
+// connection can take it.
+//
+// Not supported: trailers and http.ResponseController deadlines. The
+// handler blocks as net/http handlers do, so it always runs on a
+// goroutine; do not combine it with Settings.InlineHandlers.
 func FromNetHTTP(h nethttp.Handler) Handler { return netHTTPAdapter{h} }
 
 type netHTTPAdapter struct{ h nethttp.Handler }
@@ -70,22 +85,35 @@ func (a netHTTPAdapter) ServeHTTP(w *ResponseWriter, r *Request) {
 	if a := r.RemoteAddr(); a != nil {
 		req.RemoteAddr = a.String()
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if !w.ex.c.watchGone(w.ex, cancel) {
+		cancel()
+	}
+	req = req.WithContext(ctx)
 	sw := &shimWriter{w: w, hdr: nethttp.Header{}}
 	a.h.ServeHTTP(sw, req)
-	sw.commit(200)
+	w.ex.c.watchGone(w.ex, nil)
+	if !sw.hijacked {
+		sw.commit(200)
+	}
 }
+
+// noHead is an empty, non-nil raw head: a hijack that sends nothing.
+var noHead = []byte{}
 
 // shimWriter is the net/http.ResponseWriter the adapted handler sees.
 type shimWriter struct {
-	w      *ResponseWriter
-	hdr    nethttp.Header
-	status int
+	w        *ResponseWriter
+	hdr      nethttp.Header
+	status   int
+	hijacked bool
 }
 
 func (s *shimWriter) Header() nethttp.Header { return s.hdr }
 
 func (s *shimWriter) WriteHeader(code int) {
-	if s.status != 0 || code < 100 || code > 999 {
+	if s.hijacked || s.status != 0 || code < 100 || code > 999 {
 		return
 	}
 	if code < 200 {
@@ -108,6 +136,9 @@ func (s *shimWriter) commit(code int) {
 }
 
 func (s *shimWriter) Write(p []byte) (int, error) {
+	if s.hijacked {
+		return 0, nethttp.ErrHijacked
+	}
 	if s.status == 0 {
 		if s.hdr.Get("Content-Type") == "" && len(p) > 0 && s.hdr.Get("Transfer-Encoding") == "" {
 			s.hdr.Set("Content-Type", nethttp.DetectContentType(p))
@@ -117,7 +148,38 @@ func (s *shimWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-func (s *shimWriter) Flush() {
+// Flush implements http.Flusher.
+func (s *shimWriter) Flush() { s.FlushError() }
+
+// FlushError is Flush with its error, which http.ResponseController uses.
+func (s *shimWriter) FlushError() error {
+	if s.hijacked {
+		return nethttp.ErrHijacked
+	}
 	s.commit(200)
-	s.w.Flush()
+	return s.w.Flush()
+}
+
+// Hijack implements http.Hijacker (see FromNetHTTP for what it supports).
+// Nothing of the response is sent: the caller writes its own.
+func (s *shimWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if s.hijacked {
+		return nil, nil, nethttp.ErrHijacked
+	}
+	if s.status != 0 {
+		return nil, nil, fmt.Errorf("%w: the response was started", ErrNotHijackable)
+	}
+	// An empty raw head: the hand-off writes no response of ours.
+	s.w.rawHead = noHead
+	hc := newHijackedConn()
+	c, err := s.w.Hijack(hc)
+	if err != nil {
+		s.w.rawHead = nil
+		return nil, nil, err
+	}
+	s.hijacked = true
+	hc.mu.Lock()
+	hc.c = c
+	hc.mu.Unlock()
+	return hc, bufio.NewReadWriter(bufio.NewReader(hc), bufio.NewWriter(hc)), nil
 }

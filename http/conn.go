@@ -46,7 +46,8 @@ type exchange struct {
 
 	// guarded by c.mu
 	pending    [][]byte
-	pendingN   int // streamed bytes in pending, which a waiting handler counts
+	pendingN   int    // streamed bytes in pending, which a waiting handler counts
+	gone       func() // called once if the peer goes away while the handler runs
 	done       bool
 	closeAfter bool
 	hijack     poller.Handler
@@ -62,7 +63,7 @@ func (h *hconn) newExchange() *exchange {
 	ex.w.ex = ex
 	ex.inline = false
 	ex.done, ex.closeAfter, ex.hijack = false, false, nil
-	ex.pendingN = 0
+	ex.pendingN, ex.gone = 0, nil
 	return ex
 }
 
@@ -72,7 +73,7 @@ func recycle(ex *exchange) {
 	ex.c = nil
 	clear(ex.pending)
 	ex.pending = ex.pending[:0]
-	ex.pendingN = 0
+	ex.pendingN, ex.gone = 0, nil
 	// Keep buffers of common sizes; drop the rare huge ones.
 	if cap(ex.out) > 64<<10 {
 		ex.out = nil
@@ -851,10 +852,17 @@ func (h *hconn) handoff(ex *exchange) {
 // last one half-closes it (closeAfterWrite).
 func (h *hconn) readEOF() bool {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.hijacked {
+		h.mu.Unlock()
 		return false // not reached: the new handler gets the FIN
 	}
+	gone := h.goneLocked()
+	defer func() {
+		for _, f := range gone {
+			f()
+		}
+	}()
+	defer h.mu.Unlock()
 	h.eof, h.stopped = true, true
 	h.rstate = rsStopped
 	if ex := h.cur; ex != nil {
@@ -875,6 +883,32 @@ func (h *hconn) readEOF() bool {
 		h.dead = true
 	}
 	return owed
+}
+
+// watchGone has f called once if the peer goes away (FIN or close) while
+// ex's handler runs; nil stops it. It reports false, without calling f,
+// when the peer is gone already.
+func (h *hconn) watchGone(ex *exchange, f func()) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f != nil && (h.eof || h.closed || h.broken) {
+		return false
+	}
+	ex.gone = f
+	return true
+}
+
+// goneLocked takes the watchGone callbacks of the queued exchanges, to be
+// called once h.mu is let go; h.mu is held.
+func (h *hconn) goneLocked() []func() {
+	var out []func()
+	for _, ex := range h.queue {
+		if ex.gone != nil {
+			out = append(out, ex.gone)
+			ex.gone = nil
+		}
+	}
+	return out
 }
 
 // onTimer enforces ReadHeaderTimeout and IdleTimeout: one wheel timer per
@@ -935,9 +969,13 @@ func (h *hconn) onClose() {
 	h.mu.Lock()
 	h.closed, h.dead = true, true
 	h.room.Broadcast() // handlers waiting for room fail now
+	gone := h.goneLocked()
 	timerRef := h.stopTimerLocked()
 	connRef := h.dropConnLocked()
 	h.mu.Unlock()
+	for _, f := range gone {
+		f()
+	}
 	if !connRef {
 		return // hijacked: no longer the server's
 	}
