@@ -234,7 +234,14 @@ func (s *Server) serveListener(ln net.Listener) error {
 	s.mu.Lock()
 	s.serving++
 	s.mu.Unlock()
-	err := s.http.Serve(ln)
+	var err error
+	if s.eng.Name() != goroutineBackend && !hasFD(ln) {
+		// An event loop accepts only on a socket it can watch; a TLS
+		// listener yields connections std serves (ServeConn).
+		err = s.acceptEach(ln)
+	} else {
+		err = s.http.Serve(ln)
+	}
 	s.mu.Lock()
 	s.serving--
 	s.mu.Unlock()
@@ -245,6 +252,42 @@ func (s *Server) serveListener(ln net.Listener) error {
 		err = net.ErrClosed
 	}
 	return err
+}
+
+// hasFD reports whether v exposes a descriptor (net.TCPListener and
+// net.TCPConn do, tls.NewListener and *tls.Conn do not).
+func hasFD(v any) bool {
+	sc, ok := v.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	_, err := sc.SyscallConn()
+	return err == nil
+}
+
+// acceptEach accepts from a listener no event loop can watch and hands
+// every connection to ServeConn, until ln fails or the server shuts down
+// (shutdown closes ln). Errors the listener reports as temporary (out of
+// descriptors) are waited out, as net/http does, instead of ending Serve.
+func (s *Server) acceptEach(ln net.Listener) error {
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		// ServeConn closes what it cannot serve; the client sees that.
+		s.ServeConn(c, nil)
+	}
 }
 
 // Addr is the address of the first listener given to Serve (nil before).

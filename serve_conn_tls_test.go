@@ -3,6 +3,7 @@ package rawws_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net"
 	"net/http/httptest"
@@ -73,6 +74,62 @@ func TestServeConnTLS(t *testing.T) {
 			c.expect(t, frame.OpText, "pipelined")
 			c.send(t, frame.OpBinary, []byte("echo over TLS"))
 			c.expect(t, frame.OpBinary, "echo over TLS")
+		})
+	}
+}
+
+// Server.Serve given a TLS listener (tls.NewListener): the event loops
+// cannot watch it, so the server accepts from it itself and serves every
+// connection on std, on every backend; Shutdown still ends Serve and
+// drains the sessions.
+func TestServeTLSListener(t *testing.T) {
+	ts := httptest.NewTLSServer(nil) // only for its certificate
+	cfg := ts.TLS.Clone()
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	ts.Close()
+	for _, backend := range srvBackends(t) {
+		t.Run(backend, func(t *testing.T) {
+			srv, err := rawws.NewServer(func(a *rawws.App) {
+				a.WebSocket("/ws", rawws.Options{MessageHandler: echoMessages})
+			}, rawws.WithBackend(backend))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			ln := listenLocal(t)
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(tls.NewListener(ln, cfg)) }()
+			wc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ln.Addr().String(),
+				&tls.Config{RootCAs: pool, ServerName: "example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer wc.Close()
+			c := upgradeOn(t, wc, ln.Addr().String(), "/ws", nil)
+			c.send(t, frame.OpText, []byte("tls listener"))
+			c.expect(t, frame.OpText, "tls listener")
+
+			shut := make(chan error, 1)
+			go func() {
+				ctx, cancel := contextWithTimeout(5 * time.Second)
+				defer cancel()
+				shut <- srv.Shutdown(ctx)
+			}()
+			c.expect(t, frame.OpClose, string(closePayloadText(frame.CloseGoingAway, "server shutting down")))
+			c.send(t, frame.OpClose, closePayload(frame.CloseGoingAway))
+			c.expectEOF(t)
+			if err := <-shut; err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			select {
+			case err := <-served:
+				if !errors.Is(err, rawws.ErrServerClosed) {
+					t.Fatalf("Serve returned %v, want ErrServerClosed", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Serve did not return after Shutdown")
+			}
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/rawws/rawws/frame"
@@ -71,8 +72,14 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing.Store(true)
 	live := append([]*Session(nil), s.sessions...)
+	lns := append([]net.Listener(nil), s.lns...)
 	w := s.watch
 	s.mu.Unlock()
+	// The HTTP server closes the listeners it serves; this closes those
+	// the server accepts from itself (acceptEach) too.
+	for _, ln := range lns {
+		ln.Close()
+	}
 	if w != nil {
 		w.Close()
 	}

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	rhttp "github.com/rawws/rawws/http"
@@ -162,15 +161,7 @@ const goroutineBackend = "std"
 // backend adopts any net.Conn; the event loops need the socket's
 // descriptor, which a *tls.Conn or another wrapper does not expose.
 func canAdopt(eng poller.Engine, nc net.Conn) bool {
-	if eng.Name() == goroutineBackend {
-		return true
-	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	_, err := sc.SyscallConn()
-	return err == nil
+	return eng.Name() == goroutineBackend || hasFD(nc)
 }
 
 // refuseHijacked answers a hijacked request that cannot be switched with
