@@ -11,6 +11,12 @@
 //	...
 //	srv.Shutdown(ctx)
 //
+// The server runs on a poller engine: by default its own, of
+// DefaultBackend, which on Linux is the epoll loop (linked by this package
+// whichever package a program imports); Settings.Backend names another,
+// whose package must then be imported (Serve says which when it is not),
+// and Settings.Engine shares one. Port 0 is a free port (see Server.Addr).
+//
 // A connection costs no goroutine while idle. Bytes are pushed to the
 // parser as they arrive (poller.Handler.OnData); a partial request head is
 // resumed where it stopped when more bytes come. Pipelined requests are

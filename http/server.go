@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,17 +13,21 @@ import (
 
 	"github.com/rawws/rawws/internal/wheel"
 	"github.com/rawws/rawws/poller"
-	_ "github.com/rawws/rawws/poller/std" // the fallback engine is always there
 )
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
 var ErrServerClosed = errors.New("http: server closed")
 
-// Defaults for the Settings fields left zero. Host, Port and IdleTimeout
-// are the seed's (Ktor's HttpServerSettings).
+// ErrBackendNotLinked: Settings.Backend names a poller backend whose
+// package the program does not import. The error says which import
+// would link it.
+var ErrBackendNotLinked = errors.New("http: poller backend not linked in")
+
+// Defaults for the Settings fields left zero. Host and IdleTimeout are
+// the seed's (Ktor's HttpServerSettings); its port 8080 is not: Port 0 is
+// a free port, as in net.Listen.
 const (
 	DefaultHost                 = "0.0.0.0"
-	DefaultPort                 = 8080
 	DefaultIdleTimeout          = 45 * time.Second
 	DefaultReadHeaderTimeout    = 10 * time.Second
 	DefaultMaxHeaderBytes       = 16 << 10
@@ -34,9 +39,9 @@ const (
 
 // Settings configures a Server. The zero value gives the defaults above.
 type Settings struct {
-	// Host and Port to listen on in ListenAndServe (default 0.0.0.0:8080).
-	// Port 0 means the default; to let the OS pick, listen yourself and
-	// call Serve.
+	// Host and Port to listen on in ListenAndServe (default Host
+	// 0.0.0.0). Port 0 lets the OS pick a free port, as net.Listen does;
+	// Addr tells which once serving.
 	Host string
 	Port int
 	// IdleTimeout closes a connection that has had no request in flight
@@ -65,18 +70,26 @@ type Settings struct {
 	// if wrapped in NonBlocking. Only for handlers that never block.
 	InlineHandlers bool
 	// Engine is the poller the server runs on. nil: the server starts its
-	// own, of the first registered backend among netpoll, epoll and std
-	// (import a backend package for its side effect to make it
-	// available), and closes it on Shutdown.
+	// own, of Backend, and closes it on Shutdown.
 	Engine poller.Engine
+	// Backend names the backend of the server's own engine (when Engine
+	// is nil): "" is DefaultBackend ("epoll" on Linux, which this package
+	// links, "std" elsewhere). Any other backend must be linked by
+	// importing its package for its side effect, e.g.
+	//	import _ "github.com/rawws/rawws/poller/netpoll"
+	// otherwise Serve fails with ErrBackendNotLinked. With Engine set,
+	// Settings() reports Engine.Name() here.
+	Backend string
 }
 
 func (s Settings) withDefaults() Settings {
 	if s.Host == "" {
 		s.Host = DefaultHost
 	}
-	if s.Port == 0 {
-		s.Port = DefaultPort
+	if s.Engine != nil {
+		s.Backend = s.Engine.Name()
+	} else if s.Backend == "" {
+		s.Backend = DefaultBackend
 	}
 	if s.IdleTimeout <= 0 {
 		s.IdleTimeout = DefaultIdleTimeout
@@ -172,15 +185,26 @@ func (s *Server) engine() (poller.Engine, error) {
 	if s.eng != nil {
 		return s.eng, nil
 	}
-	var err error
-	for _, name := range []string{"epoll", "netpoll", "std"} {
-		var e poller.Engine
-		if e, err = poller.New(name, poller.Config{}); err == nil {
-			s.eng, s.own = e, true
-			return e, nil
-		}
+	name := s.set.Backend
+	if !slices.Contains(poller.Backends(), name) {
+		return nil, fmt.Errorf("%w: %q (linked: %v); import %s", ErrBackendNotLinked, name, poller.Backends(), backendImport(name))
 	}
-	return nil, fmt.Errorf("http: no poller engine: %w", err)
+	e, err := poller.New(name, poller.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("http: starting the %q engine: %w", name, err)
+	}
+	s.eng, s.own = e, true
+	return e, nil
+}
+
+// backendImport is the import that links the named backend: rawws's own
+// live under poller/; another name is someone else's package.
+func backendImport(name string) string {
+	switch name {
+	case "epoll", "netpoll", "std":
+		return `_ "github.com/rawws/rawws/poller/` + name + `"`
+	}
+	return "the package that registers it (poller.Register)"
 }
 
 // Serve accepts connections on ln and serves them; it blocks until
