@@ -34,7 +34,13 @@ func (a *App) HandleFunc(pattern string, f func(w *rhttp.ResponseWriter, r *rhtt
 }
 
 // HandleNetHTTP routes pattern to a standard net/http handler through
-// http.FromNetHTTP (request copied into a *net/http.Request; no Hijacker).
+// http.FromNetHTTP (request copied into a *net/http.Request). Its
+// ResponseWriter is an http.Hijacker, so a WebSocket route inside the
+// mounted handler works, UpgradeHTTP and Server.UpgradeHTTP included: the
+// hijacked connection is a net.Conn over the server's own connection,
+// with no descriptor of its own, so UpgradeHTTP serves it on std (one
+// goroutine per session). Prefer App.WebSocket for routes of your own:
+// it upgrades in place, on the event loop.
 func (a *App) HandleNetHTTP(pattern string, h nethttp.Handler) {
 	a.mux.Handle(pattern, rhttp.FromNetHTTP(h))
 }
