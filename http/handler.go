@@ -1,6 +1,8 @@
 package http
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 )
@@ -64,27 +66,62 @@ type prefixEntry struct {
 // NewServeMux returns an empty router.
 func NewServeMux() *ServeMux { return &ServeMux{exact: map[string]muxEntry{}} }
 
-// Handle registers h for pattern (which must start with '/'); registering a
-// pattern twice replaces the handler.
-func (m *ServeMux) Handle(pattern string, h Handler) {
+// ErrBadRoute: a route Register refuses (a pattern that does not start
+// with '/', or a nil handler).
+var ErrBadRoute = errors.New("http: bad route")
+
+// Register adds h for pattern (which must start with '/'); registering a
+// pattern twice replaces the handler. A handler wrapped in NonBlocking
+// runs on the event loop. It fails with ErrBadRoute, adding nothing, for a
+// pattern without the leading '/' or a nil handler: use it for routes
+// computed at run time.
+func (m *ServeMux) Register(pattern string, h Handler) error {
 	_, inline := h.(nonBlocking)
-	m.add(pattern, muxEntry{h, inline})
+	return m.add(pattern, muxEntry{h, inline})
 }
 
-// HandleFunc registers f for pattern.
+// Handle is Register for routes written in the program: a bad pattern or
+// a nil handler is a programmer error, and Handle panics with it when the
+// route is added (rather than answering 500 to every request for it).
+func (m *ServeMux) Handle(pattern string, h Handler) {
+	if err := m.Register(pattern, h); err != nil {
+		panic(err)
+	}
+}
+
+// HandleFunc registers f for pattern; it panics like Handle.
 func (m *ServeMux) HandleFunc(pattern string, f func(w *ResponseWriter, r *Request)) {
 	m.Handle(pattern, HandlerFunc(f))
 }
 
 // HandleNonBlocking registers h for pattern and runs it on the event loop
-// (see NonBlocking).
+// (see NonBlocking); it panics like Handle.
 func (m *ServeMux) HandleNonBlocking(pattern string, h Handler) {
-	m.add(pattern, muxEntry{h, true})
+	if err := m.add(pattern, muxEntry{h, true}); err != nil {
+		panic(err)
+	}
 }
 
-func (m *ServeMux) add(pattern string, e muxEntry) {
+// nilHandler reports whether h can serve nothing: nil, or one of this
+// package's wrappers around nil.
+func nilHandler(h Handler) bool {
+	switch v := h.(type) {
+	case nil:
+		return true
+	case HandlerFunc:
+		return v == nil
+	case nonBlocking:
+		return nilHandler(v.h)
+	}
+	return false
+}
+
+func (m *ServeMux) add(pattern string, e muxEntry) error {
 	if !strings.HasPrefix(pattern, "/") {
-		panic("http: ServeMux pattern must start with '/': " + pattern)
+		return fmt.Errorf("%w: pattern %q must start with '/'", ErrBadRoute, pattern)
+	}
+	if nilHandler(e.h) {
+		return fmt.Errorf("%w: nil handler for %q", ErrBadRoute, pattern)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -93,18 +130,19 @@ func (m *ServeMux) add(pattern string, e muxEntry) {
 	}
 	if !strings.HasSuffix(pattern, "/") {
 		m.exact[pattern] = e
-		return
+		return nil
 	}
 	for i := range m.prefixes {
 		if m.prefixes[i].prefix == pattern {
 			m.prefixes[i].muxEntry = e
-			return
+			return nil
 		}
 	}
 	m.prefixes = append(m.prefixes, prefixEntry{pattern, e})
 	for i := len(m.prefixes) - 1; i > 0 && len(m.prefixes[i].prefix) > len(m.prefixes[i-1].prefix); i-- {
 		m.prefixes[i], m.prefixes[i-1] = m.prefixes[i-1], m.prefixes[i]
 	}
+	return nil
 }
 
 func (m *ServeMux) match(path string) (muxEntry, bool) {

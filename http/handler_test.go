@@ -2,6 +2,7 @@ package http
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"testing"
 )
@@ -68,5 +69,38 @@ func TestHeaderAccess(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(100, func() { _ = h.Get("upgrade") }); allocs != 0 && !raceEnabled {
 		t.Fatalf("Get allocates %v", allocs)
+	}
+}
+
+// A route computed at run time is refused with an error by Register; the
+// panicking forms are for literal routes, and a nil handler is caught when
+// the route is added, not by a request to it.
+func TestServeMuxRegisterErrors(t *testing.T) {
+	mux := NewServeMux()
+	ok := HandlerFunc(func(w *ResponseWriter, r *Request) {})
+	for _, tc := range []struct {
+		pattern string
+		h       Handler
+	}{{"noslash", ok}, {"", ok}, {"/nil", nil}, {"/nilfunc", HandlerFunc(nil)}, {"/nilnb", NonBlocking(nil)}} {
+		if err := mux.Register(tc.pattern, tc.h); !errors.Is(err, ErrBadRoute) {
+			t.Errorf("Register(%q, %v) = %v, want ErrBadRoute", tc.pattern, tc.h, err)
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Handle(%q, %v) did not panic", tc.pattern, tc.h)
+				}
+			}()
+			mux.Handle(tc.pattern, tc.h)
+		}()
+	}
+	if err := mux.Register("/fine", NonBlocking(ok)); err != nil {
+		t.Fatal(err)
+	}
+	if e, found := mux.match("/fine"); !found || !e.inline {
+		t.Fatalf("Register(NonBlocking) did not make an inline route: %v %v", e, found)
+	}
+	if _, found := mux.match("/nil"); found {
+		t.Fatal("a refused route was added")
 	}
 }
