@@ -121,6 +121,9 @@ const (
 	// flagReadEOF: the peer's FIN arrived and OnReadEOF kept the
 	// connection open for what the session still owes (set under mu).
 	flagReadEOF
+	// flagInStart: Start is running the session's handler, which may still
+	// answer after the peer's FIN.
+	flagInStart
 )
 
 // sessionCold is the state few sessions ever use, made on first use
@@ -430,12 +433,14 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 // still read, so the session keeps the connection open for writing while
 // it owes the peer something: a handshake not completed yet (OnOpen and
 // the bytes held for it), frames queued or being written (echoes, the
-// answer to a Close), or, in channel mode, a consumer that may still
-// answer what it took from Incoming. Incoming is closed (after a stalled
-// frame) so that consumer learns there is no more; the session then ends
-// when its queue is written and its write side shut (Terminate, or Start's
-// end), and never later than Options.CloseTimeout from now, so a stuck
-// handler cannot hold the connection (it then ends with ErrCloseTimeout).
+// answer to a Close), or, in channel mode, a handler run by Start or frames
+// on Incoming not taken yet, whose answers may follow. Incoming is closed
+// (after a stalled frame) so the consumer learns there is no more; the
+// session then ends when its queue is written and its write side shut:
+// at Start's end, at Terminate, or, without Start, once the consumer has
+// taken the last frame. It never takes longer than Options.CloseTimeout
+// from now, so a stuck handler cannot hold the connection (it then ends
+// with ErrCloseTimeout).
 // In the event modes no callback follows, so a session owing frames is
 // terminated at once: FIN goes out behind them.
 func (s *Session) OnReadEOF(c poller.Conn) bool {
@@ -474,9 +479,46 @@ func (s *Session) owesLocked() bool {
 	if s.queuedLocked() > 0 || s.writing {
 		return true
 	}
-	// Channel mode: whoever reads Incoming may still answer, unless
-	// sending is over already.
-	return s.mode == modeChannel && !s.sendClosed
+	if s.mode != modeChannel || s.sendClosed {
+		return false
+	}
+	// Channel mode: Start's handler may still answer, and so may whoever
+	// has not taken every frame from Incoming yet.
+	return s.flags.Load()&flagInStart != 0 || s.consumerBehind()
+}
+
+// consumerBehind reports whether frames wait for the channel-mode
+// consumer (on Incoming or stalled before it).
+func (s *Session) consumerBehind() bool {
+	ch := s.chans()
+	return len(ch.incoming) > 0 || ch.stalled.Load()
+}
+
+// consumerPoll is how often a half-closed channel session not run by
+// Start looks whether its consumer has taken the last frame.
+const consumerPoll = 10 * time.Millisecond
+
+// watchConsumer ends a half-closed channel session that Start does not run
+// once its consumer has taken every frame: nothing tells the session when
+// such a consumer is done answering, so the last frame taken is the end
+// (the close timer still bounds it). Start, if it begins meanwhile, owns
+// the end instead.
+func (s *Session) watchConsumer(c poller.Conn) {
+	var check func()
+	check = func() {
+		s.mu.Lock()
+		over := s.closed || s.finDone || s.flags.Load()&flagInStart != 0
+		s.mu.Unlock()
+		if over {
+			return
+		}
+		if !s.consumerBehind() {
+			s.Terminate()
+			return
+		}
+		c.AfterFunc(consumerPoll, check)
+	}
+	c.AfterFunc(consumerPoll, check)
 }
 
 // endAfterReadEOF bounds and ends a session kept open after the peer's
@@ -486,9 +528,13 @@ func (s *Session) owesLocked() bool {
 func (s *Session) endAfterReadEOF() {
 	s.mu.Lock()
 	s.armCloseTimerLocked()
+	c := s.conn
 	s.mu.Unlock()
 	if s.mode == modeChannel {
 		s.closeIncoming()
+		if s.flags.Load()&flagInStart == 0 && c != nil {
+			s.watchConsumer(c)
+		}
 		return
 	}
 	s.Terminate()
@@ -595,8 +641,9 @@ func (s *Session) SetMaxFrameSize(n int64) {
 // Options.IncomingFrames frames; while it is full the session stops reading
 // the connection, so TCP pushes back on the peer (on backends that cannot
 // stop reading, the engine's input cap ends the connection instead). It is
-// closed when the connection is gone; drain it or Close the session, or a
-// stalled frame keeps one goroutine waiting.
+// closed when the connection is gone or the peer has half-closed (sent
+// FIN: the session may still send, see OnReadEOF); drain it or Close the
+// session, or a stalled frame keeps one goroutine waiting.
 func (s *Session) Incoming() <-chan frame.Frame {
 	ch := s.chans()
 	if ch == nil {
@@ -913,7 +960,10 @@ func (s *Session) SendClose(r frame.CloseReason) error {
 
 // Start runs handler(s) on the calling goroutine; when it returns, Start
 // flushes (bounded by Options.CloseTimeout) and terminates the session.
+// While it runs, a peer that half-closes still gets the handler's answers
+// (see OnReadEOF).
 func (s *Session) Start(handler func(*Session)) {
+	s.flags.Or(flagInStart)
 	defer func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		if s.opts.CloseTimeout > 0 {
@@ -922,6 +972,7 @@ func (s *Session) Start(handler func(*Session)) {
 		s.Flush(ctx)
 		cancel()
 		s.Terminate()
+		s.flags.And(^flagInStart)
 	}()
 	handler(s)
 }

@@ -190,21 +190,51 @@ func TestOnReadEOF(t *testing.T) {
 			t.Fatalf("wrote %+v, fin %v", fs, fc.finned)
 		}
 	})
-	t.Run("channel mode", func(t *testing.T) {
+	t.Run("channel mode, nothing taken", func(t *testing.T) {
 		fc := &fakeConn{record: true}
 		s := NewRawSession(fc, Options{})
+		s.OnData(fc, encodeFrame(true, frame.OpText, []byte("question"), true))
 		if !s.OnReadEOF(fc) {
-			t.Fatal("closed while the consumer may still answer")
+			t.Fatal("closed before the consumer took its frame")
+		}
+		if f := recvFrame(t, s); string(f.Payload) != "question" {
+			t.Fatalf("got %q", f.Payload)
 		}
 		if _, ok := <-s.Incoming(); ok {
 			t.Fatal("Incoming still open after the peer's FIN")
 		}
-		if err := s.SendText(context.Background(), "answer"); err != nil {
-			t.Fatalf("answer after the peer's FIN: %v", err)
+		// The consumer took the last frame: the session ends by itself.
+		waitFor(t, func() bool { fc.mu.Lock(); defer fc.mu.Unlock(); return fc.finned })
+	})
+	t.Run("channel mode, Start running", func(t *testing.T) {
+		fc := &fakeConn{record: true}
+		s := NewRawSession(fc, Options{})
+		answer := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.Start(func(s *Session) {
+				<-answer
+				s.SendText(context.Background(), "answer")
+			})
+		}()
+		waitFor(t, func() bool { return s.flags.Load()&flagInStart != 0 })
+		if !s.OnReadEOF(fc) {
+			t.Fatal("closed while Start's handler may still answer")
 		}
-		s.Terminate()
-		if fs := parseFrames(t, fc.output()); len(fs) != 1 || !fc.finned {
+		if _, ok := <-s.Incoming(); ok {
+			t.Fatal("Incoming still open after the peer's FIN")
+		}
+		close(answer)
+		<-done
+		if fs := parseFrames(t, fc.output()); len(fs) != 1 || string(fs[0].Payload) != "answer" || !fc.finned {
 			t.Fatalf("wrote %+v, fin %v", fs, fc.finned)
+		}
+	})
+	t.Run("channel mode, nothing owed", func(t *testing.T) {
+		fc := &fakeConn{}
+		if NewRawSession(fc, Options{}).OnReadEOF(fc) {
+			t.Fatal("kept open with nothing to answer")
 		}
 	})
 	t.Run("channel mode, already terminated", func(t *testing.T) {
@@ -218,6 +248,7 @@ func TestOnReadEOF(t *testing.T) {
 	t.Run("bounded by CloseTimeout", func(t *testing.T) {
 		fc := &fakeConn{}
 		s := NewRawSession(fc, Options{CloseTimeout: 20 * time.Millisecond})
+		s.OnData(fc, encodeFrame(true, frame.OpText, []byte("never taken"), true))
 		if !s.OnReadEOF(fc) {
 			t.Fatal("closed at once")
 		}
@@ -226,4 +257,14 @@ func TestOnReadEOF(t *testing.T) {
 			t.Fatalf("Err = %v", s.Err())
 		}
 	})
+}
+
+// waitFor waits up to 5 s for cond.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+	}
 }
