@@ -124,6 +124,6 @@ func runBroadcast(ctx context.Context, c config) (report, error) {
 	r.end(l, start, cpu, p)
 	r.Note = fmt.Sprintf("%d broadcasts, reach-all p50 %.2f ms p99 %.2f ms", f.rounds.Load(),
 		us(f.reachAll.Quantile(0.5))/1000, us(f.reachAll.Quantile(0.99))/1000)
-	r.CloseUnanswered = closeAll(sessions)
+	r.CloseUnfinished = closeAll(sessions)
 	return r, nil
 }

@@ -12,20 +12,25 @@ import (
 // all of them together: a peer that never answers must not hold a run.
 const closeWait = 2 * time.Second
 
-// errCloseUnanswered ends a session whose peer did not answer our Close
-// within closeWait.
-var errCloseUnanswered = errors.New("rawws-bench: peer did not answer Close 1000 in time")
+// errCloseUnfinished ends a session whose peer had not finished the
+// closing handshake within closeWait.
+var errCloseUnfinished = errors.New("rawws-bench: closing handshake not finished in time")
 
 // closeAll ends sessions with the closing handshake, so the server sees a
 // clean 1000 instead of a dropped connection (1006): Close 1000 on every
-// session at once, then one wait of at most closeWait for the peers' Close
-// and their end of TCP. Sessions still open then are closed. It returns how
-// many peers never sent their Close (a session that had already ended
-// before counts too: it cannot have completed the handshake).
-func closeAll(sessions []*rawws.Session) (unanswered int64) {
+// session at once, then one wait of at most closeWait for the peers to
+// answer and end TCP. Sessions still open then are closed. It returns how
+// many did not end cleanly in time (a session that had already failed
+// counts too).
+//
+// A clean end is one whose Err is nil or a peer's normal Close: the
+// session reports a peer's answer to our Close as nil, and so it does a
+// peer that closes TCP without answering, which is the one unclean end
+// this cannot see.
+func closeAll(sessions []*rawws.Session) (unfinished int64) {
 	for _, s := range sessions {
 		// An error means the session no longer sends (it ended, or a Close
-		// went out already); answered below tells which.
+		// went out already); its end below tells which.
 		_ = s.SendClose(frame.CloseReason{Code: frame.CloseNormal})
 	}
 	deadline := time.NewTimer(closeWait)
@@ -40,15 +45,14 @@ func closeAll(sessions []*rawws.Session) (unanswered int64) {
 				late = true
 			}
 		}
-		if !answered(s) {
-			unanswered++
-		}
 		select {
 		case <-s.Done():
+			if !rawws.IsNormalClosure(s.Err()) {
+				unfinished++
+			}
 		default:
-			// The peer's Close may be in with its FIN still to come: the
-			// handshake is done either way, only the socket is left.
-			s.Close(errCloseUnanswered)
+			unfinished++
+			s.Close(errCloseUnfinished)
 			forced = append(forced, s)
 		}
 	}
@@ -59,15 +63,8 @@ func closeAll(sessions []*rawws.Session) (unanswered int64) {
 		select {
 		case <-s.Done():
 		case <-grace:
-			return unanswered
+			return unfinished
 		}
 	}
-	return unanswered
-}
-
-// answered reports whether the peer's Close frame reached s: in message
-// mode that, and only that, makes the session's cause a *CloseError.
-func answered(s *rawws.Session) bool {
-	var ce *rawws.CloseError
-	return errors.As(s.Err(), &ce)
+	return unfinished
 }

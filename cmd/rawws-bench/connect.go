@@ -23,7 +23,7 @@ const maxConnectAttempts = 20000
 func runConnect(ctx context.Context, c config) (report, error) {
 	p := newProgress(c.quiet)
 	l := &load{base: time.Now()}
-	var attempts, open, peak, unanswered atomic.Int64
+	var attempts, open, peak, unfinished atomic.Int64
 	cpu := startCPU(c.serverPID)
 	start := time.Now()
 	end := start.Add(c.duration)
@@ -55,7 +55,7 @@ func runConnect(ctx context.Context, c config) (report, error) {
 						break
 					}
 				}
-				unanswered.Add(closeAll([]*rawws.Session{s}))
+				unfinished.Add(closeAll([]*rawws.Session{s}))
 				open.Add(-1)
 			}
 		}()
@@ -78,7 +78,7 @@ wait:
 	p.done()
 	el := time.Since(start)
 	r := report{Scenario: "connect", URL: c.url, Conns: c.conns, Connected: int(peak.Load()), Duration: el.Seconds(),
-		Messages: l.msgs.Load(), Connects: l.msgs.Load(), Errors: l.errs.Load(), CloseUnanswered: unanswered.Load()}
+		Messages: l.msgs.Load(), Connects: l.msgs.Load(), Errors: l.errs.Load(), CloseUnfinished: unfinished.Load()}
 	r.ConnsPerSec = float64(l.msgs.Load()) / el.Seconds()
 	r.MsgsPerSec = r.ConnsPerSec
 	cpu.stop(&r)

@@ -177,7 +177,7 @@ func runEcho(ctx context.Context, c config) (report, error) {
 	tick.Stop()
 	r := report{Scenario: "echo", URL: c.url, Conns: c.conns, Connected: len(sessions), Size: c.size, Inflight: c.inflight}
 	r.end(l, start, cpu, p)
-	r.CloseUnanswered = closeAll(sessions)
+	r.CloseUnfinished = closeAll(sessions)
 	return r, nil
 }
 

@@ -51,7 +51,7 @@ func runIdle(ctx context.Context, c config) (report, error) {
 		r.Note = "no -server-pid: RSS not measured"
 	}
 	l.stopping.Store(true)
-	r.CloseUnanswered = closeAll(sessions)
+	r.CloseUnfinished = closeAll(sessions)
 	if rssErr != nil {
 		return report{}, fmt.Errorf("server RSS: %w", rssErr)
 	}

@@ -18,7 +18,8 @@
 //
 // Every scenario ends each WebSocket connection with the closing
 // handshake: Close 1000, then at most 2 s (for all of them) for the
-// server's Close; peers that do not answer are counted in the report.
+// server's Close; connections that do not end cleanly by then are counted
+// in the report (close_unfinished).
 //
 // Output: progress on stderr (a live line on a terminal, a plain line every
 // few seconds elsewhere), then a table on stdout, or one JSON object per

@@ -38,9 +38,10 @@ type report struct {
 	// the connections open at once, and Connected the most that were.
 	ConnsPerSec float64 `json:"conns_per_s,omitempty"`
 	Connects    int64   `json:"connects,omitempty"`
-	// CloseUnanswered counts WebSocket connections whose peer did not
-	// answer the Close 1000 that ends every scenario within closeWait.
-	CloseUnanswered int64  `json:"close_unanswered"`
+	// CloseUnfinished counts WebSocket connections that did not end
+	// cleanly within closeWait of the Close 1000 that ends every scenario
+	// (see closeAll).
+	CloseUnfinished int64  `json:"close_unfinished"`
 	Note            string `json:"note,omitempty"`
 }
 
@@ -79,8 +80,8 @@ func printTable(w io.Writer, rs []report) {
 		case r.ConnsPerSec != 0:
 			extra = fmt.Sprintf("%d connects in all, %.0f conn/s", r.Connects, r.ConnsPerSec)
 		}
-		if r.CloseUnanswered != 0 {
-			extra = strings.TrimSpace(fmt.Sprintf("%s %d Close unanswered", extra, r.CloseUnanswered))
+		if r.CloseUnfinished != 0 {
+			extra = strings.TrimSpace(fmt.Sprintf("%s %d closing handshakes unfinished", extra, r.CloseUnfinished))
 		}
 		if r.Note != "" {
 			extra = strings.TrimSpace(extra + " " + r.Note)
