@@ -886,7 +886,9 @@ func (s *Session) Close(cause error) {
 // Terminate stops accepting frames, writes what is queued, then closes the
 // write side of the connection (TCP FIN). Reading goes on until the peer
 // closes, or for Options.CloseTimeout, after which the connection is closed.
-// It does not block.
+// It does not block, so it cannot wait for Outgoing's goroutine: frames
+// still on that channel are dropped and counted in Dropped, as the seed's
+// terminate drops them. Flush first to keep them (Start does).
 func (s *Session) Terminate() {
 	s.mu.Lock()
 	s.sendClosed = true
