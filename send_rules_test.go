@@ -142,3 +142,29 @@ func TestSendRefusesInvalidFrames(t *testing.T) {
 		t.Fatalf("RSV1 with AllowedRsv wrote %x", out)
 	}
 }
+
+// The RFC 6455 checks and the continuation encoding cost no allocation:
+// a fragmented message with a ping inside it is sent allocation-free.
+func TestSendRulesZeroAllocs(t *testing.T) {
+	fc := &fakeConn{}
+	s := NewRawSession(fc, Options{Handler: HandlerFuncs{}})
+	ctx := context.Background()
+	p := []byte("fragment")
+	run := func() {
+		for _, f := range []frame.Frame{
+			{Opcode: frame.OpText, Payload: p},
+			{Fin: true, Opcode: frame.OpPing, Payload: p},
+			{Opcode: frame.OpText, Payload: p},
+			{Fin: true, Opcode: frame.OpContinuation, Payload: p},
+			{Fin: true, Opcode: frame.OpBinary, Payload: p},
+		} {
+			if err := s.Send(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run()
+	if a := testing.AllocsPerRun(200, run); a != 0 && !raceEnabled {
+		t.Fatalf("%v allocations per fragmented message", a)
+	}
+}
