@@ -288,12 +288,17 @@ func (m *MultipartReader) All() iter.Seq2[MultipartEvent, error] {
 
 // Events starts (on the first call) a goroutine that sends the events on the returned
 // unbuffered channel and closes it at the end, on an error (then reported by Err) or when
-// ctx is cancelled. After receiving a Part, read its Body to io.EOF or Close it before
-// receiving again: the goroutine waits for that (or for ctx) before it parses further.
+// ctx is cancelled. That goroutine reads each Part's body itself and hands it over through
+// Body, up to 1 MiB ahead of the consumer's reads, so a Part may be read, closed, or simply
+// skipped: receiving the next event drops what was left of it (its Body then fails with
+// ErrMultipartSkipped). Only a skipped part with more than 1 MiB left unread holds the
+// goroutine (until ctx ends): Close the Body to skip a part of any size.
 func (m *MultipartReader) Events() <-chan MultipartEvent {
 	m.once.Do(func() {
 		m.events = make(chan MultipartEvent)
-		go m.produce()
+		evq := make(chan evItem)
+		go m.produce(evq)
+		go m.relay(evq)
 	})
 	return m.events
 }
@@ -302,31 +307,218 @@ func (m *MultipartReader) Events() <-chan MultipartEvent {
 // once the channel is closed.
 func (m *MultipartReader) Err() error { return m.evErr }
 
-func (m *MultipartReader) produce() {
-	defer close(m.events)
+// ErrMultipartSkipped: a Part's Body from Events was read after the next event was received.
+var ErrMultipartSkipped = errors.New("http: multipart part skipped: its body is gone once the next event is received")
+
+// evLookahead bounds the bytes of a Part the Events goroutine reads ahead of its consumer.
+const evLookahead = 1 << 20
+
+// evItem is one event on its way from the parsing goroutine to the relay, or the end (ev
+// nil, err the reason or nil).
+type evItem struct {
+	ev   MultipartEvent
+	body *evBody
+	err  error
+}
+
+// produce parses on its own goroutine, the only one that touches the parser in Events
+// mode: it sends each event to the relay and pumps each Part's body into its evBody. It
+// may stay blocked in a Read of the source after ctx ends (see MultipartReader).
+func (m *MultipartReader) produce(evq chan<- evItem) {
+	send := func(it evItem) bool {
+		select {
+		case evq <- it:
+			return true
+		case <-m.ctx.Done():
+			return false
+		}
+	}
+	var chunk []byte
 	for {
 		ev, err := m.Next()
 		if err != nil {
-			if err != io.EOF {
-				m.evErr = err
+			if err == io.EOF {
+				err = nil
 			}
+			send(evItem{err: err})
 			return
 		}
+		p, ok := ev.(Part)
+		if !ok {
+			if !send(evItem{ev: ev}) {
+				return
+			}
+			continue
+		}
+		eb := newEvBody()
+		src := p.Body
+		p.Body = eb
+		if !send(evItem{ev: p, body: eb}) {
+			return
+		}
+		if chunk == nil {
+			chunk = make([]byte, 32<<10)
+		}
+		for {
+			n, err := src.Read(chunk)
+			if n > 0 && !eb.put(m.ctx, chunk[:n]) {
+				eb.finish(m.ctx.Err())
+				return
+			}
+			if err != nil {
+				eb.finish(err)
+				if err != io.EOF {
+					send(evItem{err: err})
+					return
+				}
+				break
+			}
+		}
+	}
+}
+
+// relay hands the events to the consumer. Once the consumer took the event after a Part,
+// it has moved on from that Part: what is left of its body is dropped.
+func (m *MultipartReader) relay(evq <-chan evItem) {
+	defer close(m.events)
+	// The last Part stays readable after the channel is closed: the consumer may be
+	// reading it then.
+	var prev *evBody
+	for {
+		var it evItem
 		select {
-		case m.events <- ev:
+		case it = <-evq:
 		case <-m.ctx.Done():
 			m.evErr = m.ctx.Err()
 			return
 		}
-		if p, ok := ev.(Part); ok {
-			select {
-			case <-p.Body.(*bdPartBody).done:
-			case <-m.ctx.Done():
-				m.evErr = m.ctx.Err()
-				return
-			}
+		if it.ev == nil {
+			m.evErr = it.err
+			return
 		}
+		select {
+		case m.events <- it.ev:
+		case <-m.ctx.Done():
+			m.evErr = m.ctx.Err()
+			if it.body != nil {
+				it.body.finish(m.ctx.Err())
+			}
+			return
+		}
+		if prev != nil {
+			prev.skip()
+		}
+		prev = it.body
 	}
+}
+
+// evBody is a Part's Body in Events mode: the parsing goroutine puts the part's bytes in,
+// the consumer reads them out.
+type evBody struct {
+	mu      sync.Mutex
+	wake    chan struct{} // closed and replaced on every change
+	buf     []byte
+	err     error // how the part ended (io.EOF when whole), once buf is read
+	closed  bool  // Close was called: the rest is discarded
+	skipped bool  // the consumer received the next event
+}
+
+func newEvBody() *evBody { return &evBody{wake: make(chan struct{})} }
+
+func (b *evBody) signalLocked() {
+	close(b.wake)
+	b.wake = make(chan struct{})
+}
+
+// put adds p, waiting while evLookahead bytes are unread; it reports false when ctx ended.
+func (b *evBody) put(ctx context.Context, p []byte) bool {
+	b.mu.Lock()
+	for !b.closed && !b.skipped && len(b.buf) >= evLookahead {
+		wake := b.wake
+		b.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return false
+		}
+		b.mu.Lock()
+	}
+	if !b.closed && !b.skipped {
+		b.buf = append(b.buf, p...)
+		b.signalLocked()
+	}
+	b.mu.Unlock()
+	return true
+}
+
+// finish records how the part ended; the first reason stays.
+func (b *evBody) finish(err error) {
+	b.mu.Lock()
+	if b.err == nil {
+		b.err = err
+		b.signalLocked()
+	}
+	b.mu.Unlock()
+}
+
+// skip drops what is left: the consumer moved on.
+func (b *evBody) skip() {
+	b.mu.Lock()
+	b.skipped = true
+	b.buf = nil
+	b.signalLocked()
+	b.mu.Unlock()
+}
+
+// Read implements io.Reader.
+func (b *evBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for {
+		switch {
+		case b.skipped:
+			return 0, ErrMultipartSkipped
+		case b.closed:
+			return 0, io.ErrClosedPipe
+		case len(b.buf) > 0:
+			if len(p) == 0 {
+				return 0, nil
+			}
+			n := copy(p, b.buf)
+			b.buf = b.buf[n:]
+			if len(b.buf) == 0 {
+				b.buf = nil // let the next put start a fresh array rather than grow this one
+			}
+			b.signalLocked()
+			return n, nil
+		case b.err != nil:
+			return 0, b.err
+		}
+		wake := b.wake
+		b.mu.Unlock()
+		<-wake
+		b.mu.Lock()
+	}
+}
+
+// Close skips the rest of the part: it returns once the part ended, with nil or the error
+// that ended it.
+func (b *evBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	b.buf = nil
+	b.signalLocked()
+	for b.err == nil && !b.skipped {
+		wake := b.wake
+		b.mu.Unlock()
+		<-wake
+		b.mu.Lock()
+	}
+	if b.err == nil || b.err == io.EOF {
+		return nil
+	}
+	return b.err
 }
 
 func (m *MultipartReader) start() {

@@ -602,3 +602,69 @@ func TestMultipartPartBodyIOTest(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A consumer of Events may skip a part by not touching its Body: receiving
+// the next event drops the rest of it. A part read slowly arrives whole,
+// and one closed early is skipped however long it is.
+func TestMultipartEventsSkip(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 300<<10/16) // 300 KiB, past the parser's buffer
+	huge := strings.Repeat("x", 5<<20)
+	body := "--b\r\nName: skipped\r\n\r\n" + big +
+		"\r\n--b\r\nName: slow\r\n\r\n" + big +
+		"\r\n--b\r\nName: closed\r\n\r\n" + huge +
+		"\r\n--b\r\nName: half\r\n\r\n" + big +
+		"\r\n--b\r\nName: last\r\n\r\nend\r\n--b--\r\n"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := ParseMultipartBoundary(ctx, []byte("--b"), strings.NewReader(body), int64(len(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for ev := range m.Events() {
+		p, ok := ev.(Part)
+		if !ok {
+			t.Fatalf("unexpected %T", ev)
+		}
+		name := p.Header.Get("Name")
+		switch name {
+		case "skipped": // not touched at all
+			got = append(got, name)
+		case "slow":
+			var b bytes.Buffer
+			buf := make([]byte, 7<<10)
+			for {
+				n, err := p.Body.Read(buf)
+				b.Write(buf[:n])
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+			if b.String() != big {
+				t.Fatalf("slow part: %d bytes, not the %d sent", b.Len(), len(big))
+			}
+			got = append(got, name)
+		case "closed":
+			if err := p.Body.(io.Closer).Close(); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, name)
+		case "half": // read some, then move on
+			io.CopyN(io.Discard, p.Body, 1000)
+			got = append(got, name)
+		case "last":
+			b, _ := io.ReadAll(p.Body)
+			got = append(got, name+":"+string(b))
+		}
+	}
+	if ctx.Err() != nil || m.Err() != nil {
+		t.Fatalf("events ended with %v (ctx %v) after %v", m.Err(), ctx.Err(), got)
+	}
+	if want := "skipped|slow|closed|half|last:end"; strings.Join(got, "|") != want {
+		t.Fatalf("got %v, want %s", got, want)
+	}
+}
