@@ -15,20 +15,32 @@ import (
 	"github.com/rawws/rawws/poller"
 )
 
+// limitUnderTest is the message limit the tests below run at: the
+// default (16 MiB), or 1 MiB under the race detector, which makes DEFLATE
+// some 15 times slower; the frame limit follows the message limit either
+// way, so both show the same thing.
+func limitUnderTest() int64 {
+	if raceEnabled {
+		return 1 << 20
+	}
+	return DefaultMaxMessageSize
+}
+
 // Random bytes do not compress: DEFLATE stores them, a few bytes per block
 // more than they are, so a message exactly at MaxMessageSize travels in a
 // frame a little over it. It is within every limit and echoes both ways
 // (each side inflates the other's frame), on every backend; one byte more
 // is refused with 1009 once inflated.
 func TestCompressionIncompressibleAtTheLimit(t *testing.T) {
-	msg := make([]byte, DefaultMaxMessageSize)
+	limit := limitUnderTest()
+	msg := make([]byte, limit)
 	rand.Read(msg)
 	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
-		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: echoMessages, Compression: &Compression{}}})
+		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: echoMessages, MaxMessageSize: limit, Compression: &Compression{}}})
 		ch := make(chan gotMsg, 2)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Options: Options{MessageHandler: collect(ch), Compression: &Compression{}}})
+		s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Options: Options{MessageHandler: collect(ch), MaxMessageSize: limit, Compression: &Compression{}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,14 +82,19 @@ var (
 	bomb     []byte
 )
 
-// zipBomb is 100 MB of zeros as one compressed message (about 100 KB):
-// far under any frame limit, far over the message limit once inflated.
+// zipBomb is 100 MB of zeros as one compressed message (about 100 KB;
+// 10 MB under the race detector, against its smaller limit): far under
+// any frame limit, far over the message limit once inflated.
 func zipBomb(t *testing.T) []byte {
 	bombOnce.Do(func() {
 		var b bytes.Buffer
 		w, _ := flate.NewWriter(&b, flate.BestCompression)
 		zeros := make([]byte, 1<<20)
-		for range 100 {
+		mb := 100
+		if raceEnabled {
+			mb = 10
+		}
+		for range mb {
 			w.Write(zeros)
 		}
 		w.Flush()
@@ -90,12 +107,13 @@ func zipBomb(t *testing.T) []byte {
 }
 
 // A decompression bomb is closed with 1009 having inflated no more than
-// the message limit (plus one chunk), with the default limits and the
-// frame limit's headroom for compressed frames.
+// the message limit (plus one chunk), with the frame limit's headroom for
+// compressed frames in place.
 func TestCompressionBombClosed1009(t *testing.T) {
+	limit := limitUnderTest()
 	z := zipBomb(t)
 	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
-		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: echoMessages, Compression: &Compression{}}})
+		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: echoMessages, MaxMessageSize: limit, Compression: &Compression{}}})
 		ctx := ctx5(t)
 		s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Options: Options{Compression: &Compression{}}})
 		if err != nil {
@@ -123,7 +141,7 @@ func TestCompressionBombClosed1009(t *testing.T) {
 	})
 	// The work done before refusing it: the decompressor the session uses
 	// stops within one chunk past the limit.
-	d := deflate.NewDecompressor(deflate.Params{}, true, DefaultMaxMessageSize)
+	d := deflate.NewDecompressor(deflate.Params{}, true, limit)
 	var n countWriter
 	if _, err := d.Write(z); err != nil {
 		t.Fatal(err)
@@ -131,8 +149,8 @@ func TestCompressionBombClosed1009(t *testing.T) {
 	if _, err := d.Inflate(&n); !errors.Is(err, deflate.ErrTooBig) {
 		t.Fatalf("inflate: %v", err)
 	}
-	if n > DefaultMaxMessageSize+deflate.ChunkSize {
-		t.Fatalf("inflated %d B before refusing (limit %d)", n, DefaultMaxMessageSize)
+	if int64(n) > limit+deflate.ChunkSize {
+		t.Fatalf("inflated %d B before refusing (limit %d)", n, limit)
 	}
 }
 
