@@ -42,8 +42,9 @@ type UpgradeOptions struct {
 // any bytes net/http had already read past the request, onto the engine
 // (no goroutine is left behind for it), and only then writes the 101
 // answer: when the engine refuses the connection the client is answered
-// 500 instead, never switched and dropped. After a successful return w and
-// r must not be used.
+// 500 instead (or sees the connection closed, when the engine refused it
+// after taking its descriptor), never switched and then dropped. After a
+// successful return w and r must not be used.
 //
 // A connection an event loop cannot take, because it exposes no socket
 // descriptor (net/http's TLS server hands over a *tls.Conn; wrappers and
@@ -52,9 +53,10 @@ type UpgradeOptions struct {
 // connection, reading through the wrapper. Every other connection stays on
 // the engine opts name.
 //
-// The session's mode follows opts.Options as for NewRawSession; an event
-// handler's OnOpen runs before UpgradeHTTP returns, on its goroutine, and
-// before any frame is read.
+// The session's mode follows opts.Options as for NewRawSession. An event
+// handler's OnOpen runs once the 101 is on its way and before any frame
+// is read: on the engine's loop, or on UpgradeHTTP's goroutine when the
+// loop was there first; the returned session is attached either way.
 func UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptions) (*Session, error) {
 	header := func(name string) string {
 		if strings.EqualFold(name, "Host") {
