@@ -223,3 +223,36 @@ func TestUpgradeHTTPFailedHandOffIsNoSwitch(t *testing.T) {
 		})
 	}
 }
+
+// A session whose OnOpen sends at once: the frame always follows the 101,
+// whichever of the engine's loop and UpgradeHTTP's goroutine opens the
+// session, and the frames the client pipelined are read after OnOpen.
+func TestUpgradeHTTPOnOpenSendsAfterTheSwitch(t *testing.T) {
+	for _, backend := range srvBackends(t) {
+		t.Run(backend, func(t *testing.T) {
+			eng, err := poller.New(backend, poller.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer eng.Close()
+			h := rawws.MessageFuncs{
+				Open:    func(s *rawws.Session) { s.WriteMessage(bgctx, frame.OpText, []byte("hello first")) },
+				Message: echoMessages.Message,
+			}
+			ln := listenLocal(t)
+			srv := &nethttp.Server{Handler: nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+				if _, err := rawws.UpgradeHTTP(w, r, rawws.UpgradeOptions{Options: rawws.Options{MessageHandler: h}, Engine: eng}); err != nil {
+					t.Errorf("upgrade: %v", err)
+				}
+			})}
+			go srv.Serve(ln)
+			defer srv.Close()
+			for i := range 50 {
+				c := dialWS(t, ln.Addr().String(), "/", clientFrame(frame.OpText, fmt.Appendf(nil, "echo %d", i)))
+				c.expect(t, frame.OpText, "hello first")
+				c.expect(t, frame.OpText, fmt.Sprintf("echo %d", i))
+				c.c.Close()
+			}
+		})
+	}
+}
