@@ -130,6 +130,7 @@ type hconn struct {
 	connGone bool // the connection's reference was dropped (close or hand-off)
 	eof      bool // the peer's FIN came: end after the last owed response
 	eofTo    bool // ... and it came before a pending hand-off, whose new handler is told at the hand-off
+	handTo   poller.Handler // the hijacker, once handed off
 	armed    bool // tm is pending or its callback has not started yet
 	iov      [][]byte
 	rec      []*exchange
@@ -247,7 +248,7 @@ func (h *hconn) release() {
 	h.writing, h.dirty, h.paused, h.blocked = false, false, false, false
 	h.stopped, h.dead, h.closed, h.hijacked = false, false, false, false
 	h.connGone, h.armed = false, false
-	h.eof, h.eofTo = false, false
+	h.eof, h.eofTo, h.handTo = false, false, nil
 	clear(h.iov)
 	h.iov = h.iov[:0]
 	clear(h.rec)
@@ -808,6 +809,7 @@ func (h *hconn) closeAfterWrite() {
 func (h *hconn) handoff(ex *exchange) {
 	h.mu.Lock()
 	h.hijacked = true
+	h.handTo = ex.hijack
 	eofTo := h.eofTo
 	timerRef := h.stopTimerLocked()
 	connRef := h.dropConnLocked()
@@ -853,8 +855,14 @@ func (h *hconn) handoff(ex *exchange) {
 func (h *hconn) readEOF() bool {
 	h.mu.Lock()
 	if h.hijacked {
+		// The engine picked this handler just before the hand-off: the FIN
+		// is the new handler's, with its own answer.
+		to := h.handTo
 		h.mu.Unlock()
-		return false // not reached: the new handler gets the FIN
+		if hc, ok := to.(poller.HalfCloseHandler); ok {
+			return hc.OnReadEOF(h.c)
+		}
+		return false
 	}
 	gone := h.goneLocked()
 	defer func() {
@@ -875,7 +883,9 @@ func (h *hconn) readEOF() bool {
 			recycle(ex)
 		}
 	}
-	owed := len(h.queue) > 0 || h.running > 0 || h.stalled
+	// blocked: an upgrade is being answered, or was and is being handed
+	// off (it left the queue when its 101 was taken to be written).
+	owed := len(h.queue) > 0 || h.running > 0 || h.stalled || h.blocked
 	if owed && h.blocked {
 		h.eofTo = true
 	}
