@@ -127,11 +127,11 @@ type hconn struct {
 	dead     bool // output is over: drop responses
 	closed   bool
 	hijacked bool
-	connGone bool // the connection's reference was dropped (close or hand-off)
-	eof      bool // the peer's FIN came: end after the last owed response
-	eofTo    bool // ... and it came before a pending hand-off, whose new handler is told at the hand-off
+	connGone bool           // the connection's reference was dropped (close or hand-off)
+	eof      bool           // the peer's FIN came: end after the last owed response
+	eofTo    bool           // ... and it came before a pending hand-off, whose new handler is told at the hand-off
 	handTo   poller.Handler // the hijacker, once handed off
-	armed    bool // tm is pending or its callback has not started yet
+	armed    bool           // tm is pending or its callback has not started yet
 	iov      [][]byte
 	rec      []*exchange
 
