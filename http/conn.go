@@ -873,6 +873,8 @@ func (h *hconn) readEOF() bool {
 	defer h.mu.Unlock()
 	h.eof, h.stopped = true, true
 	h.rstate = rsStopped
+	h.headStart.Store(0) // a partial head is not owed a 408 either
+	h.readingBody.Store(false)
 	if ex := h.cur; ex != nil {
 		// Its body was cut by the FIN; it is the newest in the queue.
 		h.cur = nil

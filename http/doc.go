@@ -29,6 +29,17 @@
 // Settings.InlineHandlers) runs on the event loop instead, which is several
 // times cheaper for small handlers but stalls the loop if it blocks.
 //
+// # Nothing lost
+//
+// A response is delivered whole or its handler learns that it cannot be:
+// when the connection's output queue is at the engine's cap
+// (poller.Config.MaxOutput), a handler on a goroutine waits in Write or
+// Flush until the peer reads, and gets ErrConnClosed once the peer is
+// gone; output of a handler on the loop is held and written as the socket
+// drains, with reading paused meanwhile. When the peer half-closes, every
+// request that was complete before its FIN is still answered, in order,
+// then the connection is closed (a request cut by the FIN is not).
+//
 // # Ownership
 //
 // A Request's strings and Body are views into the connection's read buffer
