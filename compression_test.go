@@ -167,7 +167,9 @@ func TestCompressionFailures(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: echoMessages, MaxMessageSize: 1 << 20, Compression: &Compression{}}})
 				ctx := ctx5(t)
-				s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Options: Options{Compression: &Compression{}}})
+				// The client may send RSV2: Send refuses bits no extension
+				// allows, and this peer is breaking the rules on purpose.
+				s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Options: Options{Compression: &Compression{}, AllowedRsv: 0x20}})
 				if err != nil {
 					t.Fatal(err)
 				}
