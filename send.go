@@ -87,7 +87,12 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 	if err := s.checkFrame(&f); err != nil {
 		return err
 	}
-	z := s.deflate().compressing(&f)
+	var z *pmd
+	if s.flags.Load()&flagOutFrag == 0 {
+		// A frame continuing a fragmented message is never compressed on
+		// its own: RSV1 belongs on a message's first frame only.
+		z = s.deflate().compressing(&f)
+	}
 	if z != nil {
 		// Held until the frame is queued: compressed messages take their
 		// places on the wire in the order they were compressed.
@@ -143,6 +148,10 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 	if f.Opcode.IsData() {
 		// Again, now for good: mu may have been released since the check.
 		op, err := s.fragmentLocked(f)
+		if err == nil && z != nil && op == frame.OpContinuation {
+			// Another sender opened a message while this one compressed.
+			err = invalidFrame(f.Opcode, "compressed frame inside a fragmented message")
+		}
 		if err != nil {
 			s.mu.Unlock()
 			if pooled != nil {
@@ -175,8 +184,9 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 }
 
 // checkFrame refuses a frame RFC 6455 forbids whatever came before it.
-// It runs for every frame sent, so it is compares only: the error is built
-// on the refusal path alone.
+// It runs for every frame sent, so data frames cost compares only: errors
+// are built on the refusal path alone, and only a Close payload (rare) is
+// parsed.
 func (s *Session) checkFrame(f *frame.Frame) error {
 	op := f.Opcode
 	if op.IsReserved() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,4 +168,36 @@ func TestSendRulesZeroAllocs(t *testing.T) {
 	if a := testing.AllocsPerRun(200, run); a != 0 && !raceEnabled {
 		t.Fatalf("%v allocations per fragmented message", a)
 	}
+}
+
+// With permessage-deflate negotiated, the last fragment of a message is
+// not compressed on its own (RSV1 on a continuation is a protocol error):
+// the peer reassembles the message.
+func TestSendFragmentsNotCompressed(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		got := make(chan string, 1)
+		h := MessageFuncs{Message: func(s *Session, op frame.Opcode, p []byte) { got <- string(p) }}
+		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: h, Compression: &Compression{}}})
+		ctx := ctx5(t)
+		s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Options: Options{Compression: &Compression{}, MessageHandler: MessageFuncs{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(errors.New("test over"))
+		server := srv.next(t)
+		part := strings.Repeat("a", 4096)
+		for _, f := range []frame.Frame{{Opcode: frame.OpText, Payload: []byte(part)}, {Fin: true, Opcode: frame.OpText, Payload: []byte(part)}} {
+			if err := s.Send(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case m := <-got:
+			if m != part+part {
+				t.Fatalf("got %d bytes", len(m))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no message; server Err %v", server.Err())
+		}
+	})
 }
