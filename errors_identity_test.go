@@ -165,6 +165,22 @@ func TestErrorIdentity(t *testing.T) {
 			s.Close(cause)
 			return s.SendCopy(bg, frame.Frame{Fin: true, Opcode: frame.OpBinary, Payload: []byte("x")})
 		}},
+		{name: "Send blocked on a full queue, woken by Close(cause)", sentinel: ErrClosed, want: []error{ErrClosed, cause}, got: func(t *testing.T) error {
+			s := NewRawSession(&fakeConn{}, Options{OutgoingFrames: 1})
+			busy(s)
+			s.SendText(bg, "1")
+			res := make(chan error, 1)
+			go func() { res <- s.SendText(bg, "2") }()
+			time.Sleep(20 * time.Millisecond)
+			s.Close(cause)
+			select {
+			case err := <-res:
+				return err
+			case <-time.After(5 * time.Second):
+				t.Fatal("Send still blocked after Close")
+				return nil
+			}
+		}},
 		{name: "SendClose after Close(cause)", sentinel: ErrClosed, want: []error{ErrClosed, cause}, got: func(t *testing.T) error {
 			s := NewRawSession(&fakeConn{}, Options{Handler: HandlerFuncs{}})
 			s.Close(cause)
