@@ -51,7 +51,8 @@ type conn struct {
 
 	mu       sync.Mutex
 	h        poller.Handler
-	offered  poller.Handler // who saw carry last
+	hgen     uint64 // bumped by SetHandler; compared instead of h, which may not be comparable
+	offered  uint64 // hgen of the handler that saw carry last
 	userCtx  any
 	busy     bool   // a goroutine is running handler events
 	opened   bool   // OnOpen ran (or is running)
@@ -60,17 +61,25 @@ type conn struct {
 	fresh    bool   // carry holds bytes not offered yet
 	carry    []byte // unconsumed input; only the busy goroutine touches it while busy
 	inbox    []byte // input that arrived while busy, merged into carry by the runner
-	closing  bool   // Close was called or netpoll closed the socket
+	closing  bool   // Close was called (or a write failed): nothing more is offered
+	eof      bool   // netpoll saw the peer go (closeErr says how) and closed its descriptor
+	asked    bool   // the read EOF was reported (OnReadEOF or the default): no OnData from now on
 	closeErr error  // what OnClose reports
-	closeDue bool   // netpoll finished closing: deliver OnClose
+	closeDue bool   // the connection is gone: deliver OnClose
 	done     bool   // OnClose ran
 
 	wmu      sync.Mutex
+	wfd      int   // the descriptor writes go to: fd, or after the peer's FIN our duplicate of it
+	ownFD    bool  // wfd is our duplicate: netpoll closed fd, we close wfd
+	dupErr   error // why the descriptor could not be kept after the peer's FIN
 	wclosed  bool  // no new writes (CloseWrite, Close, failure)
-	fdClosed bool  // the descriptor is or is about to be closed: never touch fd
+	fdClosed bool  // wfd is or is about to be closed: never touch it
 	failed   error // what Flush reports; nil after a clean close
 	armed    bool  // registered with the engine's write poller
 	wantFIN  bool  // shut the write side down once the queue is empty
+	finSent  bool  // the write side is shut down
+	half     bool  // OnReadEOF kept the connection open for writing: it ends at the FIN
+	drainEnd bool  // after the read EOF: end the connection once the queue is written
 	queue    [][]byte
 	qoff     int // bytes of queue[0] already written
 	queued   int // bytes in queue not written yet
@@ -88,7 +97,7 @@ func (e *engine) start(fd int, laddr, raddr net.Addr, buffered []byte, h poller.
 		unix.Close(fd)
 		return nil, fmt.Errorf("netpoll: register fd: %w", err)
 	}
-	c := &conn{e: e, nc: nc, fd: fd, laddr: laddr, raddr: raddr, h: h}
+	c := &conn{e: e, nc: nc, fd: fd, wfd: fd, laddr: laddr, raddr: raddr, h: h}
 	if len(buffered) > 0 {
 		c.carry = append([]byte(nil), buffered...)
 		c.fresh = true
@@ -150,7 +159,7 @@ func (c *conn) kickLocked() {
 	if c.busy || c.done {
 		return
 	}
-	if c.closeDue || (!c.paused && len(c.carry) > 0) {
+	if c.closeDue || (!c.paused && (len(c.carry) > 0 || c.eof && !c.asked)) {
 		c.busy = true
 		go c.run()
 	}
@@ -178,6 +187,7 @@ func (c *conn) SetHandler(h poller.Handler) {
 	}
 	c.mu.Lock()
 	c.h = h
+	c.hgen++
 	// Offer what is held back even when h is the handler already: it may
 	// have refused the bytes until it was ready for them.
 	c.reoffer = true
@@ -225,13 +235,13 @@ func (c *conn) onRequest() {
 	}
 	// Fast path: offer netpoll's bytes without copying them.
 	c.busy = true
-	h := c.h
+	h, gen := c.h, c.hgen
 	c.mu.Unlock()
 	p, _ := r.Peek(n)
 	k := clamp(h.OnData(c, p), n)
 	var overflow bool
 	c.mu.Lock()
-	c.offered = h
+	c.offered = gen
 	if k < n {
 		if n-k > c.e.cfg.MaxInput {
 			overflow = true
@@ -279,8 +289,19 @@ func (c *conn) run() {
 			c.e.remove(c)
 			return
 		}
-		h := c.h
-		if c.paused || c.closing || len(c.carry) == 0 || !(c.fresh || c.reoffer || h != c.offered) {
+		h, gen := c.h, c.hgen
+		pending := len(c.carry) > 0 && (c.fresh || c.reoffer || gen != c.offered)
+		if c.eof && !c.asked && !c.closing && (!c.paused && !pending || c.paused && c.closeErr != io.EOF) {
+			// Everything that came before the peer's FIN was offered
+			// (a reset does not wait for a paused handler: nobody is
+			// left to answer).
+			c.asked = true
+			c.mu.Unlock()
+			c.endRead(h)
+			c.mu.Lock()
+			continue
+		}
+		if c.paused || c.closing || c.asked || !pending {
 			break
 		}
 		c.fresh, c.reoffer = false, false
@@ -288,7 +309,7 @@ func (c *conn) run() {
 		c.mu.Unlock()
 		k := clamp(h.OnData(c, buf), len(buf))
 		c.mu.Lock()
-		c.offered = h
+		c.offered = gen
 		rest := copy(c.carry, c.carry[k:])
 		c.carry = c.carry[:rest]
 		if rest == 0 && cap(c.carry) > keepCarry {
@@ -300,41 +321,135 @@ func (c *conn) run() {
 }
 
 // onClosed is netpoll's close callback: it runs once, after any OnRequest
-// task ended and before netpoll closes the descriptor.
+// task ended and before netpoll closes the descriptor. When the peer went
+// with a FIN, the descriptor is duplicated first, so the handler can still
+// be answered after netpoll closed its own (netpoll has no way to keep
+// a half-closed connection, it closes on EPOLLRDHUP); the duplicate is
+// ours to close. Bytes already read are offered before anything else
+// (run), so OnClose never overtakes them.
 func (c *conn) onClosed(netpoll.Connection) error {
 	c.mu.Lock()
 	byPeer := !c.closing
+	var cause error = io.EOF
 	if byPeer {
-		c.closing = true
-		c.closeErr = io.EOF
 		if soErr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && soErr != 0 {
-			c.closeErr = fmt.Errorf("netpoll: %w", syscall.Errno(soErr))
+			cause = fmt.Errorf("netpoll: %w", syscall.Errno(soErr))
 		}
 	}
-	cause := c.closeErr
-	c.mu.Unlock()
 
 	c.wmu.Lock()
-	c.fdClosed = true
-	c.wclosed = true
 	if c.armed {
 		c.e.wpoll.forget(c)
 	}
-	if byPeer && c.failed == nil && c.written < c.enq {
-		// Bytes were still waiting for a full socket: they are lost.
-		if cause == io.EOF {
-			cause = io.ErrUnexpectedEOF
+	if byPeer && cause == io.EOF && !c.fdClosed {
+		if nfd, err := unix.FcntlInt(uintptr(c.fd), unix.F_DUPFD_CLOEXEC, 0); err == nil {
+			c.wfd, c.ownFD = nfd, true
+			if len(c.queue) > 0 {
+				if err := c.armLocked(); err != nil {
+					c.failed = fmt.Errorf("netpoll: write: %w", err)
+					c.releaseLocked()
+				}
+			}
+		} else {
+			c.dupErr = err
 		}
-		c.failed = fmt.Errorf("netpoll: peer closed with %d bytes unwritten: %w", c.enq-c.written, cause)
 	}
-	c.dropQueueLocked()
+	if !c.ownFD {
+		c.fdClosed = true
+		c.wclosed = true
+		if byPeer && c.failed == nil && c.written < c.enq {
+			// Bytes were still waiting for a full socket: they are lost.
+			lost := cause
+			if lost == io.EOF {
+				lost = io.ErrUnexpectedEOF
+			}
+			c.failed = fmt.Errorf("netpoll: peer closed with %d bytes unwritten: %w", c.enq-c.written, lost)
+		}
+		c.dropQueueLocked()
+	}
 	c.wmu.Unlock()
 
-	c.mu.Lock()
-	c.closeDue = true
+	if byPeer {
+		c.eof = true
+		c.closeErr = cause
+	} else {
+		c.closeDue = true
+	}
 	c.kickLocked()
 	c.mu.Unlock()
 	return nil
+}
+
+// endRead reports the read EOF to h once everything before it was
+// offered, and settles what the write side does next: keep going until
+// CloseWrite or Close (OnReadEOF said true), or write what is queued and
+// close (the default). A reset ends the connection at once.
+func (c *conn) endRead(h poller.Handler) {
+	c.mu.Lock()
+	cause := c.closeErr
+	c.mu.Unlock()
+	keep := false
+	if hc, ok := h.(poller.HalfCloseHandler); ok && cause == io.EOF {
+		keep = hc.OnReadEOF(c)
+	}
+	c.wmu.Lock()
+	due := false
+	switch {
+	case c.fdClosed:
+		due = true
+		if keep && c.dupErr != nil {
+			cause = fmt.Errorf("netpoll: the peer half-closed and the answer cannot be sent: keeping the descriptor failed: %w", c.dupErr)
+			if c.failed == nil {
+				c.failed = cause
+			}
+		}
+	case keep:
+		c.half = true
+		if c.finSent {
+			// CloseWrite's FIN went out while OnReadEOF ran.
+			c.releaseLocked()
+			due = true
+		}
+	default:
+		c.wclosed = true
+		if len(c.queue) == 0 {
+			c.releaseLocked()
+			due = true
+		} else {
+			c.drainEnd = true
+		}
+	}
+	c.wmu.Unlock()
+	if due {
+		c.finish(cause)
+	}
+}
+
+// finish delivers OnClose with err unless Close already chose the reason.
+func (c *conn) finish(err error) {
+	c.mu.Lock()
+	if !c.closeDue {
+		if !c.closing {
+			c.closeErr = err
+		}
+		c.closeDue = true
+		c.kickLocked()
+	}
+	c.mu.Unlock()
+}
+
+// releaseLocked closes our duplicate descriptor once the connection is
+// done with it; wmu is held.
+func (c *conn) releaseLocked() {
+	if c.armed {
+		c.e.wpoll.forget(c)
+	}
+	if c.ownFD && !c.fdClosed {
+		unix.Close(c.wfd)
+	}
+	c.fdClosed = true
+	c.wclosed = true
+	c.dropQueueLocked()
 }
 
 func (c *conn) Close() error { return c.CloseWithError(nil) }
@@ -354,16 +469,25 @@ func (c *conn) CloseWithError(err error) error {
 		c.failed = err
 	}
 	c.dropQueueLocked()
-	if !c.fdClosed {
+	gone := c.ownFD || c.fdClosed
+	if c.ownFD {
+		// netpoll is done with this connection (the peer's FIN): the
+		// descriptor left is ours.
+		c.releaseLocked()
+	} else if !c.fdClosed {
 		// Shut the socket down and let netpoll's poller see the hang-up
 		// and close it, as when the peer closes. Calling netpoll's Close
 		// from here raced with a hang-up the poller was handling at the
 		// same moment, and under load that closed the next connection
 		// given the same descriptor number. A socket that cannot be shut
 		// down was reset, which the poller sees as well.
-		unix.Shutdown(c.fd, unix.SHUT_RDWR)
+		unix.Shutdown(c.wfd, unix.SHUT_RDWR)
 	}
 	c.wmu.Unlock()
+	if gone {
+		// No close callback is coming (it ran already).
+		c.finish(err)
+	}
 	return nil
 }
 
@@ -389,17 +513,29 @@ func (c *conn) notifyLocked() {
 
 func (c *conn) CloseWrite() error {
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if c.wclosed {
+		c.wmu.Unlock()
 		return fmt.Errorf("netpoll: close write: %w", poller.ErrClosed)
 	}
 	c.wclosed = true
 	if len(c.queue) > 0 {
 		c.wantFIN = true
+		c.wmu.Unlock()
 		return nil
 	}
-	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+	if err := unix.Shutdown(c.wfd, unix.SHUT_WR); err != nil {
+		c.wmu.Unlock()
 		return fmt.Errorf("netpoll: close write: %w", err)
+	}
+	c.finSent = true
+	end := c.half
+	if end {
+		// The peer's FIN came first: both directions are done.
+		c.releaseLocked()
+	}
+	c.wmu.Unlock()
+	if end {
+		c.finish(io.EOF)
 	}
 	return nil
 }
@@ -518,7 +654,7 @@ func (c *conn) writeFD(b []byte) (int, error) {
 		return 0, poller.ErrClosed
 	}
 	for {
-		n, err := unix.Write(c.fd, b)
+		n, err := unix.Write(c.wfd, b)
 		switch err {
 		case nil:
 			return n, nil
@@ -553,7 +689,7 @@ func (c *conn) writevFD(bufs [][]byte) (int, error) {
 				want += len(b)
 			}
 		}
-		n, err := writev(c.fd, iov)
+		n, err := writev(c.wfd, iov)
 		clear(iov)
 		if err != nil {
 			if err == unix.EAGAIN {
@@ -643,7 +779,7 @@ func (c *conn) onWritable() {
 			iov[len(iov)-1].SetLen(len(b))
 			want += len(b)
 		}
-		n, err := writev(c.fd, iov)
+		n, err := writev(c.wfd, iov)
 		clear(iov)
 		if err == unix.EAGAIN {
 			break
@@ -658,6 +794,7 @@ func (c *conn) onWritable() {
 			break
 		}
 	}
+	end := false
 	if len(c.queue) > 0 {
 		if err := c.e.wpoll.arm(c); err != nil {
 			c.wmu.Unlock()
@@ -666,10 +803,21 @@ func (c *conn) onWritable() {
 		}
 	} else if c.wantFIN {
 		c.wantFIN = false
-		unix.Shutdown(c.fd, unix.SHUT_WR)
+		if err := unix.Shutdown(c.wfd, unix.SHUT_WR); err == nil {
+			c.finSent = true
+		}
+		end = c.half
+	}
+	end = end || len(c.queue) == 0 && c.drainEnd
+	if end {
+		// After the read EOF: the last of the answer is out.
+		c.releaseLocked()
 	}
 	c.notifyLocked()
 	c.wmu.Unlock()
+	if end {
+		c.finish(io.EOF)
+	}
 }
 
 // consumeLocked drops n written bytes from the front of the queue.

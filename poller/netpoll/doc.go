@@ -36,9 +36,18 @@
 //     the same path as a peer's hang-up: calling netpoll's Close from
 //     another goroutine raced with a hang-up being handled and, under load,
 //     closed the next connection that reused the descriptor number.
-//   - When the peer closes, netpoll closes the socket at once: bytes still
-//     queued behind a full socket at that moment are lost (bytes written
-//     directly, the usual case, are already in the kernel).
+//   - netpoll closes a socket as soon as the peer's FIN arrives
+//     (EPOLLRDHUP), with no setting to keep it half-open. Just before it
+//     does, in the close callback, this backend duplicates the descriptor
+//     (F_DUPFD_CLOEXEC: the socket lives on, only netpoll's descriptor
+//     goes) and writes through the duplicate from then on: queued output
+//     is still written, and a poller.HalfCloseHandler that keeps writing
+//     is answered in full. Bytes netpoll read before the FIN are offered
+//     before OnReadEOF and OnClose. If the duplicate cannot be made
+//     (EMFILE), queued bytes fail Flush and a handler that asked to keep
+//     writing gets OnClose with an error saying its answer cannot be sent.
+//     Once netpoll let go, a reset of an idle half-open connection is seen
+//     at its next write (a backlog sees it at once, on the write poller).
 //
 // netpoll's pollers are shared by the whole process; Config.Loops is
 // ignored (netpoll sizes them from GOMAXPROCS).

@@ -44,17 +44,17 @@ func newWritePoller() (*writePoller, error) {
 	return wp, nil
 }
 
-// arm asks for one writable event for c; c.wmu is held and c.fd is open.
+// arm asks for one writable event for c; c.wmu is held and c.wfd is open.
 func (wp *writePoller) arm(c *conn) error {
 	op := unix.EPOLL_CTL_MOD
 	if !c.armed {
 		op = unix.EPOLL_CTL_ADD
 		wp.mu.Lock()
-		wp.conns[int32(c.fd)] = c
+		wp.conns[int32(c.wfd)] = c
 		wp.mu.Unlock()
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(c.fd)}
-	if err := unix.EpollCtl(wp.epfd, op, c.fd, &ev); err != nil {
+	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(c.wfd)}
+	if err := unix.EpollCtl(wp.epfd, op, c.wfd, &ev); err != nil {
 		return fmt.Errorf("netpoll: epoll_ctl: %w", err)
 	}
 	c.armed = true
@@ -67,10 +67,10 @@ func (wp *writePoller) forget(c *conn) {
 		return
 	}
 	c.armed = false
-	unix.EpollCtl(wp.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	unix.EpollCtl(wp.epfd, unix.EPOLL_CTL_DEL, c.wfd, nil)
 	wp.mu.Lock()
-	if wp.conns[int32(c.fd)] == c {
-		delete(wp.conns, int32(c.fd))
+	if wp.conns[int32(c.wfd)] == c {
+		delete(wp.conns, int32(c.wfd))
 	}
 	wp.mu.Unlock()
 }

@@ -39,6 +39,7 @@ type conn struct {
 	cond sync.Cond // the reader parks on it while paused or draining at EOF
 
 	h       poller.Handler
+	hgen    uint64 // bumped by SetHandler; compared instead of h, which may not be comparable
 	userCtx any
 	paused  bool
 	reoffer bool // offer pending bytes again even if nothing new arrived
@@ -64,7 +65,7 @@ type conn struct {
 	// Reader goroutine only.
 	buf        []byte
 	start, end int
-	offered    poller.Handler
+	offered    uint64 // hgen of the handler that saw buf[start:end] last
 	fresh      bool // buf[start:end] holds bytes not offered yet
 
 	// Writer goroutine only.
@@ -145,6 +146,7 @@ func (c *conn) SetHandler(h poller.Handler) {
 	}
 	c.mu.Lock()
 	c.h = h
+	c.hgen++
 	// Offer what is held back even when h is the handler already: it may
 	// have refused the bytes until it was ready for them.
 	c.reoffer = true
@@ -171,14 +173,15 @@ func (c *conn) readLoop() {
 			break
 		}
 		h = c.h
-		offer := c.end > c.start && (c.fresh || c.reoffer || h != c.offered)
+		gen := c.hgen
+		offer := c.end > c.start && (c.fresh || c.reoffer || gen != c.offered)
 		c.reoffer = false
 		if !offer && !eof {
 			c.inRead = true
 		}
 		c.mu.Unlock()
 		if offer {
-			c.offer(h)
+			c.offer(h, gen)
 			continue
 		}
 		if eof {
@@ -237,18 +240,18 @@ func (c *conn) closedNow() bool {
 func (c *conn) deliverLast() {
 	for {
 		c.mu.Lock()
-		h := c.h
-		ok := !c.paused && !c.closed && c.end > c.start && (c.fresh || h != c.offered)
+		h, gen := c.h, c.hgen
+		ok := !c.paused && !c.closed && c.end > c.start && (c.fresh || gen != c.offered)
 		c.mu.Unlock()
 		if !ok {
 			return
 		}
-		c.offer(h)
+		c.offer(h, gen)
 	}
 }
 
-// offer hands the pending bytes to h.
-func (c *conn) offer(h poller.Handler) {
+// offer hands the pending bytes to h, the handler of generation gen.
+func (c *conn) offer(h poller.Handler, gen uint64) {
 	n := h.OnData(c, c.buf[c.start:c.end])
 	if n < 0 {
 		n = 0
@@ -263,7 +266,7 @@ func (c *conn) offer(h poller.Handler) {
 	c.mu.Lock()
 	c.pending = c.end - c.start
 	c.fresh = false
-	c.offered = h
+	c.offered = gen
 	c.mu.Unlock()
 }
 
