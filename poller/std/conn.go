@@ -66,7 +66,7 @@ type conn struct {
 	buf        []byte
 	start, end int
 	offered    uint64 // hgen of the handler that saw buf[start:end] last
-	fresh      bool // buf[start:end] holds bytes not offered yet
+	fresh      bool   // buf[start:end] holds bytes not offered yet
 
 	// Writer goroutine only.
 	batch, iov [][]byte
