@@ -112,6 +112,11 @@ func wantEchoAndClose(b []byte) error {
 func TestHalfCloseAnswered(t *testing.T) {
 	modes := map[string]func(*rawws.App){
 		"message": func(a *rawws.App) { a.WebSocket("/", rawws.Options{MessageHandler: echoMessages}) },
+		"frames": func(a *rawws.App) {
+			a.WebSocket("/", rawws.Options{Handler: rawws.HandlerFuncs{Frame: func(s *rawws.Session, f frame.Frame) {
+				s.SendCopy(bgctx, f) // the Close too: a raw session answers nothing itself
+			}}})
+		},
 		"channel": func(a *rawws.App) {
 			a.Channel("/", func(s *rawws.Session) {
 				for f := range s.Incoming() {

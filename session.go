@@ -124,6 +124,9 @@ const (
 	// flagInStart: Start is running the session's handler, which may still
 	// answer after the peer's FIN.
 	flagInStart
+	// flagPeerClose: raw modes, the peer's Close frame was delivered, so
+	// the application owes it an answer unless a Close of ours went out.
+	flagPeerClose
 )
 
 // sessionCold is the state few sessions ever use, made on first use
@@ -433,8 +436,9 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 // still read, so the session keeps the connection open for writing while
 // it owes the peer something: a handshake not completed yet (OnOpen and
 // the bytes held for it), frames queued or being written (echoes, the
-// answer to a Close), or, in channel mode, a handler run by Start or frames
-// on Incoming not taken yet, whose answers may follow. Incoming is closed
+// answer to a Close), in frame event mode a peer's Close not answered yet,
+// or, in channel mode, a handler run by Start or frames on Incoming not
+// taken yet, whose answers may follow. Incoming is closed
 // (after a stalled frame) so the consumer learns there is no more; the
 // session then ends when its queue is written and its write side shut:
 // at Start's end, at Terminate, or, without Start, once the consumer has
@@ -479,12 +483,24 @@ func (s *Session) owesLocked() bool {
 	if s.queuedLocked() > 0 || s.writing {
 		return true
 	}
-	if s.mode != modeChannel || s.sendClosed {
+	if s.sendClosed {
 		return false
 	}
-	// Channel mode: Start's handler may still answer, and so may whoever
-	// has not taken every frame from Incoming yet.
-	return s.flags.Load()&flagInStart != 0 || s.consumerBehind()
+	switch s.mode {
+	case modeChannel:
+		// Start's handler may still answer, and so may whoever has not
+		// taken every frame from Incoming yet.
+		return s.flags.Load()&flagInStart != 0 || s.consumerBehind()
+	case modeFrames:
+		return s.closeUnanswered()
+	}
+	return false
+}
+
+// closeUnanswered reports whether a raw session got the peer's Close and
+// has not sent one of its own.
+func (s *Session) closeUnanswered() bool {
+	return s.flags.Load()&(flagPeerClose|flagCloseSent) == flagPeerClose
 }
 
 // consumerBehind reports whether frames wait for the channel-mode
@@ -530,14 +546,19 @@ func (s *Session) endAfterReadEOF() {
 	s.armCloseTimerLocked()
 	c := s.conn
 	s.mu.Unlock()
-	if s.mode == modeChannel {
+	switch {
+	case s.mode == modeChannel:
 		s.closeIncoming()
 		if s.flags.Load()&flagInStart == 0 && c != nil {
 			s.watchConsumer(c)
 		}
-		return
+	case s.mode == modeFrames && s.closeUnanswered():
+		// The handler's Close answer (from another goroutine: no callback
+		// follows) shuts the write side once written; Terminate now would
+		// refuse it.
+	default:
+		s.Terminate()
 	}
-	s.Terminate()
 }
 
 // Done is closed when the session's connection is gone.
@@ -788,6 +809,8 @@ func (s *Session) deliver(f frame.Frame, view bool) bool {
 				p.onPong(f.Payload)
 			}
 		}
+	case frame.OpClose:
+		s.flags.Or(flagPeerClose)
 	}
 	switch s.mode {
 	case modeFrames:

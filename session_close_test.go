@@ -190,6 +190,28 @@ func TestOnReadEOF(t *testing.T) {
 			t.Fatalf("wrote %+v, fin %v", fs, fc.finned)
 		}
 	})
+	t.Run("frame mode, Close answered later", func(t *testing.T) {
+		fc := &fakeConn{record: true}
+		s := NewRawSession(fc, Options{Handler: HandlerFuncs{}})
+		s.OnData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseNormal, ""), true))
+		if !s.OnReadEOF(fc) {
+			t.Fatal("closed before the handler answered the peer's Close")
+		}
+		if err := s.Send(context.Background(), frame.Frame{Fin: true, Opcode: frame.OpClose, Payload: closePayload(frame.CloseNormal, "")}); err != nil {
+			t.Fatal(err)
+		}
+		if fs := parseFrames(t, fc.output()); len(fs) != 1 || fs[0].Opcode != frame.OpClose || !fc.finned {
+			t.Fatalf("wrote %+v, fin %v", fs, fc.finned)
+		}
+	})
+	t.Run("frame mode, Close answered in OnFrame", func(t *testing.T) {
+		fc := &fakeConn{record: true}
+		s := NewRawSession(fc, Options{Handler: HandlerFuncs{Frame: func(s *Session, f frame.Frame) { s.SendCopy(context.Background(), f) }}})
+		s.OnData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseNormal, ""), true))
+		if s.OnReadEOF(fc) {
+			t.Fatal("kept open with the Close answered and the write side shut")
+		}
+	})
 	t.Run("channel mode, nothing taken", func(t *testing.T) {
 		fc := &fakeConn{record: true}
 		s := NewRawSession(fc, Options{})
