@@ -272,6 +272,12 @@ func TestErrorIdentity(t *testing.T) {
 			s := NewRawSession(&fakeConn{}, Options{})
 			return s.Send(bg, frame.Frame{Fin: true, Opcode: frame.OpPing, Payload: make([]byte, 200)})
 		}},
+		{name: "CloseWith a reason that cannot be sent", sentinel: ErrInvalidFrame, want: []error{ErrInvalidFrame, frame.ErrInvalidCloseReason}, got: func(t *testing.T) error {
+			return NewRawSession(&fakeConn{}, Options{}).CloseWith(bg, frame.CloseReason{Code: 1006})
+		}},
+		{name: "SendClose a reason that cannot be sent", sentinel: ErrInvalidFrame, want: []error{ErrInvalidFrame, frame.ErrInvalidCloseReason}, got: func(t *testing.T) error {
+			return NewRawSession(&fakeConn{}, Options{Handler: HandlerFuncs{}}).SendClose(frame.CloseReason{Code: 1006})
+		}},
 		{name: "Pinger with a zero period", sentinel: ErrInvalidArgument, want: []error{ErrInvalidArgument}, got: func(t *testing.T) error {
 			_, err := Pinger(NewRawSession(&fakeConn{}, Options{}), 0, time.Second)
 			return err

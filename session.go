@@ -947,12 +947,14 @@ func (s *Session) armCloseTimerLocked() {
 // it are refused with ErrClosed and never reach the wire. In message mode
 // the session then waits for the peer's Close (up to Options.CloseTimeout)
 // and closes the connection. r.Code 0 sends a Close frame without payload.
+// A reason that cannot be sent fails as with SendClose; a session that no
+// longer sends fails with ErrClosed and its cause.
 // It blocks like Send and Flush.
 func (s *Session) CloseWith(ctx context.Context, r frame.CloseReason) error {
 	var buf [frame.MaxControlPayload]byte
 	p, err := frame.AppendCloseReason(buf[:0], r)
 	if err != nil {
-		return fmt.Errorf("rawws: close: %w", err)
+		return fmt.Errorf("rawws: close: %w: %w", ErrInvalidFrame, err)
 	}
 	// Frames sent on Outgoing before go out before the Close, not after it
 	// (where they would be refused).
@@ -969,13 +971,14 @@ func (s *Session) CloseWith(ctx context.Context, r frame.CloseReason) error {
 // callbacks (CloseWith blocks). It skips the outgoing frame cap like other
 // control frames. In message mode the session then waits for the peer's
 // Close (up to Options.CloseTimeout) and closes the connection. It fails
-// with ErrClosed when the session no longer sends, and wraps
+// with ErrClosed (and the session's cause) when the session no longer
+// sends, and with an error matching ErrInvalidFrame and
 // frame.ErrInvalidCloseReason for a reason that cannot be sent.
 func (s *Session) SendClose(r frame.CloseReason) error {
 	var buf [frame.MaxControlPayload]byte
 	p, err := frame.AppendCloseReason(buf[:0], r)
 	if err != nil {
-		return fmt.Errorf("rawws: close: %w", err)
+		return fmt.Errorf("rawws: close: %w: %w", ErrInvalidFrame, err)
 	}
 	if !s.enqueueControl(frame.OpClose, p) {
 		return s.closedErr("close", nil)
