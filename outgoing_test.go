@@ -88,3 +88,24 @@ func TestOutgoingPumpEndsWithSession(t *testing.T) {
 		}
 	})
 }
+
+// A frame the session refuses cannot fail to a channel's sender: it is
+// counted in Dropped, and the frames around it still go out.
+func TestOutgoingRefusalCounted(t *testing.T) {
+	fc := &fakeConn{record: true}
+	s := NewRawSession(fc, Options{})
+	out := s.Outgoing()
+	out <- frame.Frame{Fin: true, Opcode: frame.OpText, Payload: []byte("a")}
+	out <- frame.Frame{Fin: true, Opcode: frame.OpPing, Payload: make([]byte, 200)}
+	out <- frame.Frame{Fin: true, Opcode: frame.OpText, Payload: []byte("b")}
+	if err := s.Flush(ctx5(t)); err != nil {
+		t.Fatal(err)
+	}
+	if fs := parseFrames(t, fc.output()); len(fs) != 2 || string(fs[0].Payload) != "a" || string(fs[1].Payload) != "b" {
+		t.Fatalf("wrote %+v", fs)
+	}
+	if n := s.Dropped(); n != 1 {
+		t.Fatalf("Dropped = %d, want 1", n)
+	}
+	s.Close(errors.New("over"))
+}
