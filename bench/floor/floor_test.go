@@ -178,6 +178,7 @@ func TestFloors(t *testing.T) {
 			t.Run("malformed", func(t *testing.T) { testMalformed(t, s) })
 			t.Run("concurrent", func(t *testing.T) { testConcurrent(t, s.addr) })
 			t.Run("slow reader", func(t *testing.T) { testSlowReader(t, s.addr) })
+			t.Run("garbage", func(t *testing.T) { testGarbage(t, s) })
 			s.alive(t)
 		})
 	}
@@ -612,4 +613,52 @@ func testSlowReader(t *testing.T, addr string) {
 	if err := <-wrote; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testGarbage throws random bytes at the server, before and after the
+// handshake, on many connections at once, and hangs up on it in the middle
+// of everything: whatever it makes of the bytes, it must not die, and it
+// must still echo afterwards.
+func testGarbage(t *testing.T, s *server) {
+	// Connections are made here (rawConn may fail the test, which only
+	// this goroutine may do); the goroutines only write and read.
+	conns := make([]net.Conn, 64)
+	for i := range conns {
+		if i%2 == 0 {
+			nc, err := net.DialTimeout("tcp", s.addr, ioTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { nc.Close() })
+			conns[i] = nc
+			continue
+		}
+		conns[i], _ = rawConn(t, s.addr)
+	}
+	var wg sync.WaitGroup
+	for i, nc := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer nc.Close()
+			_ = nc.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			// A quarter start with a valid frame header, so the garbage
+			// lands inside a payload or a later header.
+			if i%4 == 1 {
+				_, _ = nc.Write(frame(0x82, random(10), true)[:6])
+			}
+			for range 8 {
+				if _, err := nc.Write(random(1 + i*37%3000)); err != nil {
+					return // the server closed it: fine
+				}
+			}
+			// Read a little of whatever comes, then hang up.
+			_ = nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			_, _ = nc.Read(make([]byte, 512))
+		}()
+	}
+	wg.Wait()
+	s.alive(t)
+	c := dial(t, s.addr, nil)
+	echo(t, c, websocket.BinaryMessage, random(1000))
 }

@@ -72,6 +72,7 @@ struct loop {
 	uint8_t *bufs;
 	int lfd;
 	int readd;         /* buffers given back this turn, not yet published */
+	int accept_paused; /* out of descriptors: accept is armed again on a close */
 	struct conn *dirty;
 	/* Out buffers come from a region mapped and touched at start, like
 	 * the provided buffers: memory is a fixed cost of the thread, so the
@@ -272,8 +273,14 @@ static void on_send(struct loop *l, struct conn *c, int res)
 
 static void on_accept(struct loop *l, struct io_uring_cqe *cqe)
 {
-	if (!(cqe->flags & IORING_CQE_F_MORE))
-		arm_accept(l);
+	if (!(cqe->flags & IORING_CQE_F_MORE)) {
+		/* Out of descriptors, arming again would fail again at once:
+		 * wait for a connection to close. */
+		if (cqe->res == -EMFILE || cqe->res == -ENFILE)
+			l->accept_paused = 1;
+		else
+			arm_accept(l);
+	}
 	if (cqe->res < 0)
 		return;
 	int fd = cqe->res, one = 1;
@@ -340,6 +347,10 @@ static void settle(struct loop *l, struct conn *c)
 		buf_release(l, &c->fl);
 		free(c->hs);
 		free(c);
+		if (l->accept_paused) {
+			l->accept_paused = 0;
+			arm_accept(l);
+		}
 	}
 }
 
