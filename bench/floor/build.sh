@@ -5,12 +5,17 @@
 #                is skipped with a message on stderr and the script still
 #                succeeds, so callers tell "no liburing" from "broken build"
 #                by whether the binary exists.
-# CC picks the compiler (default gcc). Warnings are errors.
+# CC picks the compiler (default gcc); FLOOR_CFLAGS adds flags, e.g.
+# FLOOR_CFLAGS='-fsanitize=address,undefined -g' for a checked build (the
+# Go test uses this script, so `FLOOR_CFLAGS=... go test ./floor` runs the
+# whole suite against it). Warnings are errors.
 set -euo pipefail
 out=${1:?usage: build.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
 cc=${CC:-gcc}
 flags=(-O2 -Wall -Wextra -Werror -std=gnu11 -pthread)
+# shellcheck disable=SC2206 # word splitting of the extra flags is the point
+flags+=(${FLOOR_CFLAGS:-})
 mkdir -p "$out"
 
 "$cc" "${flags[@]}" -o "$out/floor-epoll" "$here/src/epoll.c" "$here/src/ws.c"
