@@ -127,6 +127,9 @@ const (
 	// flagPeerClose: raw modes, the peer's Close frame was delivered, so
 	// the application owes it an answer unless a Close of ours went out.
 	flagPeerClose
+	// flagEOFPending: the FIN came while the session was pending, and
+	// pendingReadEOF has not handled it yet (set and cleared under mu).
+	flagEOFPending
 )
 
 // sessionCold is the state few sessions ever use, made on first use
@@ -291,15 +294,40 @@ func (s *Session) attach(c poller.Conn) {
 // pendingReadEOF ends what OnReadEOF began while the session was pending:
 // it kept the connection open then, so the session owns its end even when
 // it turns out to owe nothing.
+// It handles the FIN once, whichever path gets here first.
 func (s *Session) pendingReadEOF() {
 	s.mu.Lock()
-	owes := !s.closed && s.owesLocked()
+	if s.flags.Load()&flagEOFPending == 0 || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.flags.And(^flagEOFPending)
+	owes := s.owesLocked()
 	s.mu.Unlock()
 	if owes {
 		s.endAfterReadEOF()
 		return
 	}
 	s.Terminate()
+}
+
+// awaitUnpend runs pendingReadEOF once the pending hand-off is complete
+// (its OnOpen has returned), looking on the engine's wheel: the hand-off
+// is short, and the session's end stops the wait.
+func (s *Session) awaitUnpend(c poller.Conn) {
+	var check func()
+	check = func() {
+		s.mu.Lock()
+		fl := s.flags.Load()
+		wait := !s.closed && fl&flagEOFPending != 0 && fl&flagPending != 0
+		s.mu.Unlock()
+		if wait {
+			c.AfterFunc(consumerPoll, check)
+			return
+		}
+		s.pendingReadEOF()
+	}
+	c.AfterFunc(consumerPoll, check)
 }
 
 // setConn binds the session to c once; sends made before wait in the queue
@@ -438,15 +466,14 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 // the bytes held for it), frames queued or being written (echoes, the
 // answer to a Close), in frame event mode a peer's Close not answered yet,
 // or, in channel mode, a handler run by Start or frames on Incoming not
-// taken yet, whose answers may follow. Incoming is closed
-// (after a stalled frame) so the consumer learns there is no more; the
-// session then ends when its queue is written and its write side shut:
-// at Start's end, at Terminate, or, without Start, once the consumer has
-// taken the last frame. It never takes longer than Options.CloseTimeout
-// from now, so a stuck handler cannot hold the connection (it then ends
-// with ErrCloseTimeout).
-// In the event modes no callback follows, so a session owing frames is
-// terminated at once: FIN goes out behind them.
+// taken yet, whose answers may follow. Incoming is closed (after a
+// stalled frame) so the consumer learns there is no more; the session then
+// ends when its queue is written and its write side shut: at Start's end,
+// at Terminate, or, without Start, once the consumer has taken the last
+// frame. It never takes longer than Options.CloseTimeout from now, so a
+// stuck handler cannot hold the connection (it then ends with
+// ErrCloseTimeout). In the event modes no callback follows, so a session
+// owing frames is terminated at once: FIN goes out behind them.
 func (s *Session) OnReadEOF(c poller.Conn) bool {
 	s.mu.Lock()
 	if s.closed {
@@ -455,9 +482,16 @@ func (s *Session) OnReadEOF(c poller.Conn) bool {
 	}
 	fl := s.flags.Load()
 	if fl&flagPending != 0 {
-		// complete runs the user's OnOpen and then ends what this began.
-		s.flags.Or(flagReadEOF)
+		// The user's OnOpen has not run, or is running: what is owed is
+		// known only after it. attach handles the FIN once OnOpen
+		// returned; if the FIN comes after attach looked, the wait below
+		// does, once the hand-off is complete.
+		s.flags.Or(flagReadEOF | flagEOFPending)
+		attached := s.conn != nil
 		s.mu.Unlock()
+		if attached {
+			s.awaitUnpend(c)
+		}
 		return true
 	}
 	if r := s.rd; fl&flagReadDead == 0 && (fl&flagInFrag != 0 || r != nil && (r.inFrame || r.msg.inMsg)) {

@@ -290,3 +290,45 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// A FIN that comes while the session is pending (the HTTP server's
+// hand-off) is handled once the user's OnOpen has run, whether it came
+// before the session was attached or after.
+func TestOnReadEOFWhilePending(t *testing.T) {
+	newPending := func(open func(*Session)) (*Session, *fakeConn) {
+		opts := Options{MessageHandler: MessageFuncs{Open: open}}
+		shared := opts.withDefaults()
+		s := newSessionShared(&shared)
+		s.flags.Or(flagPending)
+		return s, &fakeConn{h: s, record: true}
+	}
+	finned := func(fc *fakeConn) func() bool {
+		return func() bool { fc.mu.Lock(); defer fc.mu.Unlock(); return fc.finned }
+	}
+	t.Run("before attach", func(t *testing.T) {
+		s, fc := newPending(func(s *Session) { s.SendText(context.Background(), "hello") })
+		if !s.OnReadEOF(fc) {
+			t.Fatal("closed before OnOpen ran")
+		}
+		s.complete(fc)
+		waitFor(t, finned(fc))
+		if fs := parseFrames(t, fc.output()); len(fs) != 1 || string(fs[0].Payload) != "hello" {
+			t.Fatalf("wrote %+v: OnOpen's frame must go out before the FIN", fs)
+		}
+	})
+	t.Run("during OnOpen", func(t *testing.T) {
+		var s *Session
+		var fc *fakeConn
+		s, fc = newPending(func(s *Session) {
+			if !s.OnReadEOF(fc) {
+				t.Error("closed while OnOpen runs")
+			}
+			s.SendText(context.Background(), "hello")
+		})
+		s.complete(fc)
+		waitFor(t, finned(fc))
+		if fs := parseFrames(t, fc.output()); len(fs) != 1 || string(fs[0].Payload) != "hello" {
+			t.Fatalf("wrote %+v", fs)
+		}
+	})
+}
