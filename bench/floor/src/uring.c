@@ -313,7 +313,11 @@ static void settle(struct loop *l, struct conn *c)
 	if (!c->dead && !c->sending && c->acc.len > 0) {
 		struct io_uring_sqe *s = sqe_get(l);
 		if (!s) {
+			/* No room even after a submit: give up on the connection,
+			 * and settle it again so the dead path runs. */
 			c->dead = 1;
+			mark(l, c);
+			return;
 		} else {
 			c->fl = c->acc;
 			c->acc = (struct buf){0};
@@ -330,6 +334,10 @@ static void settle(struct loop *l, struct conn *c)
 			c->paused = 0;
 			if (!c->recv_armed)
 				arm_recv(l, c);
+			if (c->dead) {
+				mark(l, c); /* arming failed: settle again as dead */
+				return;
+			}
 		}
 	}
 	int finished = c->dead || (c->closing && !c->sending && c->acc.len == 0);
