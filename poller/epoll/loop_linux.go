@@ -530,8 +530,10 @@ func (l *loop) deliver(c *conn, data []byte, viaCarry bool) {
 // peer only half-closed, it may still read).
 func (l *loop) peerClosed(c *conn) {
 	c.lf |= lEOF
-	if c.flags.Load()&fPaused != 0 {
-		return // reported after ResumeRead delivered what was carried
+	if c.flags.Load()&(fPaused|fResumeQ) != 0 {
+		// Reported after ResumeRead offered what was carried: a read
+		// may see the FIN before the resume task runs.
+		return
 	}
 	if c.lf&lAsked != 0 {
 		return

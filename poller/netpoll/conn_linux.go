@@ -322,11 +322,12 @@ func (c *conn) run() {
 
 // onClosed is netpoll's close callback: it runs once, after any OnRequest
 // task ended and before netpoll closes the descriptor. When the peer went
-// with a FIN, the descriptor is duplicated first, so the handler can still
-// be answered after netpoll closed its own (netpoll has no way to keep
-// a half-closed connection, it closes on EPOLLRDHUP); the duplicate is
-// ours to close. Bytes already read are offered before anything else
-// (run), so OnClose never overtakes them.
+// with a FIN and something may still be written, the descriptor is
+// duplicated first, so the handler can still be answered after netpoll
+// closed its own (netpoll has no way to keep a half-closed connection, it
+// closes on EPOLLRDHUP); the duplicate is ours to close. Bytes already
+// read are offered before anything else (run), so OnClose never overtakes
+// them.
 func (c *conn) onClosed(netpoll.Connection) error {
 	c.mu.Lock()
 	byPeer := !c.closing
@@ -341,7 +342,7 @@ func (c *conn) onClosed(netpoll.Connection) error {
 	if c.armed {
 		c.e.wpoll.forget(c)
 	}
-	if byPeer && cause == io.EOF && !c.fdClosed {
+	if byPeer && cause == io.EOF && !c.fdClosed && !(c.wclosed && len(c.queue) == 0) {
 		if nfd, err := unix.FcntlInt(uintptr(c.fd), unix.F_DUPFD_CLOEXEC, 0); err == nil {
 			c.wfd, c.ownFD = nfd, true
 			if len(c.queue) > 0 {

@@ -340,13 +340,15 @@ func (s *suite) testReadEOF(t *testing.T) {
 		// error and OnClose reports it.
 		closed := make(chan error, 1)
 		queued := make(chan poller.Conn, 1)
+		// More than the socket buffers hold: part of it waits in the
+		// backend's queue.
+		big := pattern(12, bigWrite)
 		hc := HC{H: &H{Close: func(_ poller.Conn, err error) { closed <- err }}}
 		hc.ReadEOF = func(c poller.Conn) bool {
 			go func() {
-				// More than the socket buffers hold: part of it waits
-				// in the backend's queue.
-				if _, err := c.Write(pattern(12, bigWrite)); err != nil {
-					panic(err)
+				if _, err := c.Write(big); err != nil {
+					t.Errorf("Write after OnReadEOF: %v", err)
+					return
 				}
 				queued <- c
 			}()
@@ -356,7 +358,7 @@ func (s *suite) testReadEOF(t *testing.T) {
 		c := dial(t, addr)
 		c.Write([]byte("req"))
 		c.CloseWrite()
-		sc := wait(t, queued, 5*time.Second, "the answer to be queued")
+		sc := wait(t, queued, 20*time.Second, "the answer to be queued")
 		flushed := make(chan error, 1)
 		go func() { flushed <- sc.Flush(ctxT(t, 10*time.Second)) }()
 		time.Sleep(50 * time.Millisecond)
