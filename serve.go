@@ -382,12 +382,6 @@ func (srv *Server) liveSessions() []*Session {
 // that came meanwhile ends the session now, so it always sees OnClose.
 func (s *Session) complete(c poller.Conn) {
 	s.attach(c)
-	s.unpend(c)
-}
-
-// unpend ends the pending state of a session whose OnOpen has run: the
-// session takes c's events from now on.
-func (s *Session) unpend(c poller.Conn) {
 	s.mu.Lock()
 	s.flags.And(^flagPending)
 	held := s.flags.Load()&flagHeldClose != 0

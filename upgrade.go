@@ -54,9 +54,8 @@ type UpgradeOptions struct {
 // the engine opts name.
 //
 // The session's mode follows opts.Options as for NewRawSession. An event
-// handler's OnOpen runs once the 101 is on its way and before any frame
-// is read: on the engine's loop, or on UpgradeHTTP's goroutine when the
-// loop was there first; the returned session is attached either way.
+// handler's OnOpen runs on the engine's loop, once the 101 is queued and
+// before any frame is read, and before UpgradeHTTP returns the session.
 func UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptions) (*Session, error) {
 	header := func(name string) string {
 		if strings.EqualFold(name, "Host") {
@@ -137,22 +136,19 @@ func UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptio
 	// session keeps the bytes that arrive and holds a close, and its
 	// OnOpen waits: nothing may be written ahead of the 101.
 	s.flags.Or(flagPending)
-	pa := &pendingAdopt{s: s}
-	c, err := eng.Adopt(nc, buffered, pa)
-	if err != nil {
+	pa := &pendingAdopt{s: s, head: head, done: make(chan error, 1)}
+	if _, err := eng.Adopt(nc, buffered, pa); err != nil {
 		// Adopt leaves a connection it refused either untouched or closed;
 		// on a closed one the answer goes nowhere and the client sees the
 		// connection end without a switch.
 		refuseHijacked(nc)
 		return nil, fmt.Errorf("rawws: upgrade: %w", err)
 	}
-	if _, err := c.Write(head); err != nil {
-		// The session never opens: its OnOpen waits for this step.
-		c.CloseWithError(err)
-		return nil, fmt.Errorf("rawws: upgrade: writing 101: %w", err)
+	// The engine opens the connection on its loop, writes the 101 there
+	// and opens the session behind it; a session returned is attached.
+	if err := <-pa.done; err != nil {
+		return nil, err
 	}
-	s.setConn(c)
-	pa.step(c)
 	return s, nil
 }
 
@@ -181,41 +177,50 @@ const refusal = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain;
 const refuseTimeout = 5 * time.Second
 
 // pendingAdopt is the handler an engine adopting an upgraded connection
-// calls first. The engine's OnOpen (on its loop) and UpgradeHTTP having
-// written the 101 and attached the session (on the caller's goroutine) may
-// come in either order; whichever comes second opens the session, so the
-// event handler's OnOpen runs after the 101 and before any frame is read,
-// and the engine, which gives OnOpen to the handler it holds at that
-// moment, never calls the session's own OnOpen. Until then the session
-// keeps the bytes that arrive and holds a close (flagPending).
+// calls first. Its OnOpen, on the engine's loop and before any OnData,
+// writes the 101 and then opens the session (complete), so the event
+// handler's OnOpen runs on the loop after the 101, the session's first
+// frame follows it, and the bytes the client sent after its request (and
+// its FIN) reach the session in order. Doing this on the loop, rather than
+// on UpgradeHTTP's goroutine once Adopt returns, leaves no moment where
+// two goroutines hand the connection over at once.
 type pendingAdopt struct {
-	s      *Session
-	opened atomic.Bool  // the engine called OnOpen, or OnClose without it
-	steps  atomic.Int32 // of the two above
+	s    *Session
+	head []byte     // the 101 answer
+	done chan error // the outcome, for UpgradeHTTP (buffered: never blocks the loop)
+	// fired: OnOpen, or an OnClose before it, has decided the outcome.
+	fired atomic.Bool
 }
 
 func (p *pendingAdopt) OnOpen(c poller.Conn) {
-	if p.opened.CompareAndSwap(false, true) {
-		p.step(c)
+	if !p.fired.CompareAndSwap(false, true) {
+		return
 	}
+	if _, err := c.Write(p.head); err != nil {
+		// The session never opens; its held close is dropped with it.
+		c.CloseWithError(err)
+		p.done <- fmt.Errorf("rawws: upgrade: writing 101: %w", err)
+		return
+	}
+	p.head = nil
+	p.s.complete(c)
+	p.done <- nil
 }
 
 func (p *pendingAdopt) OnData(c poller.Conn, b []byte) int { return p.s.OnData(c, b) }
 
+// OnReadEOF passes on a FIN (none comes before OnOpen; after it the
+// session is the handler, or is about to be).
+func (p *pendingAdopt) OnReadEOF(c poller.Conn) bool { return p.s.OnReadEOF(c) }
+
 func (p *pendingAdopt) OnClose(c poller.Conn, err error) {
 	p.s.OnClose(c, err)
-	// A connection that ended before the engine opened it: the close
-	// stands in for OnOpen, and the held close ends the session once open.
-	if p.opened.CompareAndSwap(false, true) {
-		p.step(c)
-	}
-}
-
-// step counts one of the two events; the second opens the session.
-func (p *pendingAdopt) step(c poller.Conn) {
-	if p.steps.Add(1) == 2 {
-		p.s.openUser()
-		p.s.unpend(c)
+	if p.fired.CompareAndSwap(false, true) {
+		// Gone before the engine opened it: no 101 was written.
+		if err == nil {
+			err = poller.ErrClosed
+		}
+		p.done <- fmt.Errorf("rawws: upgrade: connection closed before the switch: %w", err)
 	}
 }
 

@@ -256,3 +256,39 @@ func TestUpgradeHTTPOnOpenSendsAfterTheSwitch(t *testing.T) {
 		})
 	}
 }
+
+// A client that sends its upgrade, a frame and a Close in one write and
+// half-closes at once still gets the 101, the echo and the Close answer
+// through UpgradeHTTP: the FIN that can come while the session waits for
+// its 101 is kept for it, not taken as the end.
+func TestUpgradeHTTPHalfCloseAnswered(t *testing.T) {
+	for _, backend := range srvBackends(t) {
+		t.Run(backend, func(t *testing.T) {
+			eng, err := poller.New(backend, poller.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer eng.Close()
+			var opened atomic.Int64
+			addr, stop := netHTTPUpgrader(t, eng, &opened)
+			defer stop()
+			const tries = 100
+			ok := 0
+			var last error
+			for range tries {
+				out, err := halfCloseClient(t, addr)
+				if err == nil {
+					err = wantEchoAndClose(out)
+				}
+				if err == nil {
+					ok++
+				} else {
+					last = err
+				}
+			}
+			if ok != tries {
+				t.Fatalf("%d/%d answered; last failure: %v", ok, tries, last)
+			}
+		})
+	}
+}
