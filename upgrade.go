@@ -133,8 +133,7 @@ func UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptio
 	}
 	// The engine takes the connection before the 101 is written, so a
 	// failed hand-off can still be answered in HTTP. Until complete the
-	// session keeps the bytes that arrive and holds a close, and its
-	// OnOpen waits: nothing may be written ahead of the 101.
+	// session keeps the bytes that arrive and holds a close.
 	s.flags.Or(flagPending)
 	pa := &pendingAdopt{s: s, head: head, done: make(chan error, 1)}
 	if _, err := eng.Adopt(nc, buffered, pa); err != nil {
