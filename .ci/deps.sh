@@ -13,6 +13,11 @@ command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 # Debian's Chromium: playwright-core drives it; it downloads no browser.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # <<< permessage-deflate browser interop
+# >>> reference floors (bench/floor): the C echo servers and compare's syscall counts
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+[ -e /usr/include/liburing.h ] || need+=(liburing-dev)
+command -v perf >/dev/null 2>&1 || need+=(linux-perf)
+# <<< reference floors
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "deps: installing ${need[*]}"
