@@ -157,3 +157,38 @@ func TestCompressionBombClosed1009(t *testing.T) {
 type countWriter int64
 
 func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
+
+// An explicit MaxFrameSize leaves the same room for compressed frames: a
+// message of incompressible data exactly at the frame limit echoes.
+func TestCompressionExplicitFrameLimitLeavesRoom(t *testing.T) {
+	const limit = 256 << 10
+	msg := make([]byte, limit)
+	rand.Read(msg)
+	opts := func(h MessageHandler) Options {
+		return Options{MessageHandler: h, MaxFrameSize: limit, Compression: &Compression{}}
+	}
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		srv := startServer(t, eng, UpgradeOptions{Options: opts(echoMessages)})
+		ch := make(chan gotMsg, 1)
+		ctx := ctx5(t)
+		s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Options: opts(collect(ch))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(errors.New("test over"))
+		server := srv.next(t)
+		if err := s.WriteMessage(ctx, frame.OpBinary, msg); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-ch:
+			if !bytes.Equal(got.p, msg) {
+				t.Fatalf("echo: %d B differ", len(got.p))
+			}
+		case <-s.Done():
+			t.Fatalf("client ended: %v (server: %v)", s.Err(), server.Err())
+		case <-ctx.Done():
+			t.Fatalf("no echo: client %v, server %v", s.Err(), server.Err())
+		}
+	})
+}
