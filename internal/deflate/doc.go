@@ -36,7 +36,9 @@
 // size and is checked as the output grows, at most ChunkSize bytes at a
 // time, so a decompression bomb is stopped having inflated at most the cap
 // plus one chunk (ErrTooBig); the compressed bytes buffered for one message
-// are capped too (cap + cap/8 + 1 KiB, above any sane encoder's output).
+// are capped too (MaxCompressed: cap + cap/8 + 1 KiB, above any valid
+// encoder's output), and a frame limit meant to admit a message of the
+// cap should be at least MaxCompressed of it.
 // Inflaters (about 40 KiB each) are pooled; with context takeover a
 // connection keeps only the last 32 KiB of output as the next message's
 // dictionary.
