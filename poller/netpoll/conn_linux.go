@@ -336,6 +336,27 @@ func (c *conn) onClosed(netpoll.Connection) error {
 		if soErr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && soErr != 0 {
 			cause = fmt.Errorf("netpoll: %w", syscall.Errno(soErr))
 		}
+		// netpoll may close before OnRequest ever ran for the last bytes
+		// it read: when the hang-up is handled between SetOnRequest
+		// storing the callback and its check of the buffer, the close
+		// callback wins the processing lock and OnRequest never comes.
+		// Nothing feeds the buffer any more (the poller let go), so take
+		// them here.
+		if r := c.nc.Reader(); r.Len() > 0 {
+			n := r.Len()
+			if len(c.carry)+len(c.inbox)+n > c.e.cfg.MaxInput {
+				cause = fmt.Errorf("netpoll: more than %d unconsumed bytes: %w", c.e.cfg.MaxInput, poller.ErrInputLimit)
+			} else if p, err := r.Peek(n); err == nil {
+				if c.busy {
+					c.inbox = append(c.inbox, p...)
+				} else {
+					c.carry = append(c.carry, p...)
+					c.fresh = true
+				}
+			}
+			r.Skip(n)
+			r.Release()
+		}
 	}
 
 	c.wmu.Lock()
@@ -398,7 +419,9 @@ func (c *conn) endRead(h poller.Handler) {
 	switch {
 	case c.fdClosed:
 		due = true
-		if keep && c.dupErr != nil {
+		if c.failed != nil {
+			cause = c.failed // queued bytes were lost: say so
+		} else if keep && c.dupErr != nil {
 			cause = fmt.Errorf("netpoll: the peer half-closed and the answer cannot be sent: keeping the descriptor failed: %w", c.dupErr)
 			if c.failed == nil {
 				c.failed = cause
