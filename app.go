@@ -1,6 +1,7 @@
 package rawws
 
 import (
+	"fmt"
 	nethttp "net/http"
 
 	"github.com/rawws/rawws/frame"
@@ -25,7 +26,9 @@ func newApp(srv *Server) *App { return &App{srv: srv, mux: rhttp.NewServeMux()} 
 func (a *App) Server() *Server { return a.srv }
 
 // Handle routes pattern to a native HTTP handler. It runs on a goroutine
-// of its own (it may block) unless wrapped in http.NonBlocking.
+// of its own (it may block) unless wrapped in http.NonBlocking. Like
+// http.ServeMux.Handle it panics on a bad pattern or a nil handler (see
+// RegisterHandler for routes computed at run time).
 func (a *App) Handle(pattern string, h rhttp.Handler) { a.mux.Handle(pattern, h) }
 
 // HandleFunc routes pattern to f.
@@ -70,10 +73,11 @@ type Endpoint struct {
 
 // WebSocket routes pattern to an event-mode endpoint: opts.MessageHandler
 // (message mode) or opts.Handler (raw frames). It panics when opts has
-// neither: a route without a handler is a programmer error in the route
-// table, caught when the route is registered (in the module, or whenever
-// routes are added), never while requests are served, as
-// net/http.ServeMux.Handle does with a nil handler.
+// neither, or when pattern does not start with '/': a route written in the
+// program without a handler is a programmer error, caught when the route
+// is registered, never while requests are served, as http.ServeMux.Handle
+// does. A route computed at run time goes through RegisterEndpoint, which
+// returns the error instead.
 func (a *App) WebSocket(pattern string, opts Options) {
 	a.Endpoint(pattern, Endpoint{Options: opts})
 }
@@ -86,16 +90,25 @@ func (a *App) Channel(pattern string, fn func(*Session)) {
 	a.Endpoint(pattern, Endpoint{Channel: fn})
 }
 
-// Endpoint routes pattern to the WebSocket endpoint e. It panics when e
-// has no handler (no MessageHandler, Handler or Channel), a programmer
-// error caught at registration as for WebSocket; the route table is left
-// as it was. The handshake
-// runs on the connection's event loop (no goroutine per upgrade), so the
-// handler's OnOpen runs there too, as its other callbacks do; with
-// CheckOrigin or NotUpgrade set, which may block, it runs on a goroutine.
+// Endpoint routes pattern to the WebSocket endpoint e. It panics, adding
+// nothing, when RegisterEndpoint would fail (a programmer error caught at
+// registration, as for WebSocket). The handshake runs on the connection's
+// event loop (no goroutine per upgrade), so the handler's OnOpen runs there
+// too, as its other callbacks do; with CheckOrigin or NotUpgrade set,
+// which may block, it runs on a goroutine.
 func (a *App) Endpoint(pattern string, e Endpoint) {
+	if err := a.RegisterEndpoint(pattern, e); err != nil {
+		panic(err)
+	}
+}
+
+// RegisterEndpoint is Endpoint for routes computed at run time (from
+// configuration, a plugin, a request): a pattern without the leading '/'
+// or an endpoint without a handler (no MessageHandler, Handler or Channel)
+// fails with an error wrapping http.ErrBadRoute, and nothing is added.
+func (a *App) RegisterEndpoint(pattern string, e Endpoint) error {
 	if e.Options.MessageHandler == nil && e.Options.Handler == nil && e.Channel == nil {
-		panic("rawws: endpoint " + pattern + " has no handler")
+		return fmt.Errorf("rawws: endpoint %q has no handler: %w", pattern, rhttp.ErrBadRoute)
 	}
 	ep := newEndpoint(a.srv, e)
 	if e.CheckOrigin == nil && e.NotUpgrade == nil {
@@ -103,10 +116,16 @@ func (a *App) Endpoint(pattern string, e Endpoint) {
 		// exists (event handlers must not block anyway), so the handshake
 		// runs on the event loop: no goroutine, and no copy of the
 		// request head, per upgrade.
-		a.mux.HandleNonBlocking(pattern, ep)
-		return
+		return a.mux.Register(pattern, rhttp.NonBlocking(ep))
 	}
-	a.mux.Handle(pattern, ep)
+	return a.mux.Register(pattern, ep)
+}
+
+// RegisterHandler is Handle for routes computed at run time: a bad
+// pattern or a nil handler fails with an error wrapping http.ErrBadRoute,
+// and nothing is added.
+func (a *App) RegisterHandler(pattern string, h rhttp.Handler) error {
+	return a.mux.Register(pattern, h)
 }
 
 // newEndpoint wraps e's event handler so that its sessions enter and
