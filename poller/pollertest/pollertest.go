@@ -609,7 +609,10 @@ func (s *suite) testOversizedWrite(t *testing.T) {
 	addr, conns, _ := s.serverConn(t, poller.Config{MaxOutput: limit}, &H{})
 	cc := dial(t, addr)
 	sc := wait(t, conns, 5*time.Second, "OnOpen")
-	big := make([]byte, 16*limit)
+	// Larger than loopback socket buffers: with the peer not reading yet,
+	// part of it stays queued, so the check below cannot race a writer
+	// that drained the queue just after Buffered looked.
+	big := make([]byte, bigWrite)
 	for i := range big {
 		big[i] = byte(i * 7)
 	}
