@@ -105,6 +105,11 @@ func (sc *fanout) queue(s *Session, pf *PreparedFrame, policy slowPolicy) Broadc
 		return BroadcastResult{Sent: 1}
 	case queuedDropped:
 		return BroadcastResult{Dropped: 1}
+	case queuedInterleaved:
+		// The subscriber is in the middle of its own fragmented message:
+		// a frame now would corrupt it, so it misses this one, counted.
+		s.addDrops(1)
+		return BroadcastResult{Dropped: 1}
 	case queuedCloseSlow:
 		sc.closing = append(sc.closing, s)
 		return BroadcastResult{Closed: 1}

@@ -2,7 +2,6 @@ package rawws
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/rawws/rawws/frame"
@@ -155,7 +154,7 @@ func (s *Session) compressUnlocked(z *pmd, f *frame.Frame) (*[]byte, error) {
 			// OnClose could not take z.mu to release the compressor.
 			z.comp.Release()
 		}
-		return nil, fmt.Errorf("rawws: send %v: %w", f.Opcode, ErrClosed)
+		return nil, s.closedErrLocked("send "+f.Opcode.String(), nil)
 	}
 	if err != nil || !ok {
 		putBuf(bp)

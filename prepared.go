@@ -3,7 +3,6 @@ package rawws
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -193,7 +192,10 @@ func (s *Session) SendPrepared(ctx context.Context, pf *PreparedFrame) error {
 		}
 		return nil
 	case queuedClosed:
-		return fmt.Errorf("rawws: send prepared %v: %w", pf.f.Opcode, ErrClosed)
+		return s.closedErr("send prepared "+pf.f.Opcode.String(), nil)
+	case queuedInterleaved:
+		s.addDrops(1)
+		return invalidFrame(pf.f.Opcode, "prepared data frame while a fragmented message sent by Send is open")
 	case queuedCanceled:
 		return ctx.Err()
 	case queuedCloseSlow:
@@ -221,6 +223,9 @@ const (
 	queuedCanceled              // ctx ended while waiting
 	queuedDropped               // full queue, frame refused
 	queuedCloseSlow             // full queue, frame refused, caller must fail the session with 1008
+	// queuedInterleaved: a data frame while a fragmented message sent by
+	// Send is open; on the wire it would land inside that message.
+	queuedInterleaved
 )
 
 // queuePrepared puts pf (or its compressed form for s) in s's queue under
@@ -239,6 +244,10 @@ func (s *Session) queuePrepared(ctx context.Context, pf *PreparedFrame, policy s
 		if s.sendClosed {
 			s.mu.Unlock()
 			return false, queuedClosed
+		}
+		if pf.f.Opcode.IsData() && s.flags.Load()&flagOutFrag != 0 {
+			s.mu.Unlock()
+			return false, queuedInterleaved
 		}
 		if !s.fullLocked(n) {
 			break

@@ -201,3 +201,47 @@ func TestSendFragmentsNotCompressed(t *testing.T) {
 		}
 	})
 }
+
+// A prepared frame (SendPrepared, Broadcast, a hub publish) is a whole
+// message: sent while a fragmented message of Send is open it would land
+// inside it, so it is refused, counted as a drop, and the open message
+// goes on.
+func TestSendPreparedRefusedInsideFragmentedMessage(t *testing.T) {
+	fc := &fakeConn{record: true}
+	s := NewRawSession(fc, Options{})
+	ctx := context.Background()
+	if err := s.Send(ctx, frame.Frame{Opcode: frame.OpText, Payload: []byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	pf := PrepareMessage(frame.OpBinary, []byte("whole"))
+	defer pf.Release()
+	if err := s.SendPrepared(ctx, pf); !errors.Is(err, ErrInvalidFrame) {
+		t.Fatalf("SendPrepared inside a fragmented message: %v, want ErrInvalidFrame", err)
+	}
+	res, _ := Broadcast(ctx, []*Session{s}, pf)
+	if res.Dropped != 1 || res.Sent != 0 {
+		t.Fatalf("Broadcast inside a fragmented message: %+v, want 1 dropped", res)
+	}
+	if err := s.Send(ctx, frame.Frame{Fin: true, Opcode: frame.OpText, Payload: []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SendPrepared(ctx, pf); err != nil {
+		t.Fatalf("SendPrepared after the message ended: %v", err)
+	}
+	if got := opsOf(parseFrames(t, fc.output())); got != "1/false 0/true 2/true " {
+		t.Fatalf("wire: %s", got)
+	}
+}
+
+// A refused SendPrepared on a closed session carries the cause.
+func TestSendPreparedClosedCarriesCause(t *testing.T) {
+	s := NewRawSession(&fakeConn{record: true}, Options{})
+	cause := errors.New("the cause")
+	s.Close(cause)
+	pf := PrepareMessage(frame.OpBinary, []byte("x"))
+	defer pf.Release()
+	err := s.SendPrepared(context.Background(), pf)
+	if !errors.Is(err, ErrClosed) || !errors.Is(err, cause) {
+		t.Fatalf("SendPrepared after Close(cause): %v, want ErrClosed and the cause", err)
+	}
+}
