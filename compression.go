@@ -25,8 +25,8 @@ import (
 // (Options.MaxFrameSize, by default MaxMessageSize) then leaves room for
 // DEFLATE's worst-case expansion (an eighth more, plus 1 KiB): a message
 // of incompressible data at the limit travels in a frame slightly larger
-// than it and is accepted, while a plain frame is still held to
-// MaxMessageSize. Undecodable data is answered with Close 1007. In the raw
+// than it and is accepted, while an uncompressed frame is held to the
+// frame limit as given (MaxFrameSize reports it unchanged). Undecodable data is answered with Close 1007. In the raw
 // modes the extension is only negotiated: frames with Rsv1 are delivered
 // and sent as they are, under the frame limit as given.
 //
@@ -105,14 +105,19 @@ func (s *Session) enableCompression(c *Compression, p deflate.Params, ext string
 		z.dec = deflate.NewDecompressor(p, server, s.opts.MaxMessageSize)
 	}
 	s.coldState().pmd = z
-	if s.mode == modeMessages {
-		// A compressed frame of incompressible data is a little larger
-		// than the data; its message is capped once inflated, so the frame
-		// limit only has to stop what no encoder would send.
-		if lim := s.MaxFrameSize(); lim > 0 {
-			s.SetMaxFrameSize(deflate.MaxCompressed(lim))
-		}
+}
+
+// frameLimit is the limit the parser applies to a frame header: the
+// session's MaxFrameSize, with room for DEFLATE's worst-case expansion when
+// messages may arrive compressed (their inflated size is what is capped, so
+// the frame limit only has to stop what no encoder would send). msgBegin
+// holds a frame that turns out to be plain to MaxFrameSize itself.
+func (s *Session) frameLimit() int64 {
+	lim := s.MaxFrameSize()
+	if lim > 0 && s.mode == modeMessages && s.deflate() != nil {
+		return deflate.MaxCompressed(lim)
 	}
+	return lim
 }
 
 // Extensions returns the Sec-WebSocket-Extensions value the handshake

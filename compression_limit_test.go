@@ -192,3 +192,41 @@ func TestCompressionExplicitFrameLimitLeavesRoom(t *testing.T) {
 		}
 	})
 }
+
+// The headroom is for compressed frames only: with permessage-deflate on,
+// an uncompressed frame over an explicit MaxFrameSize is still refused
+// with 1009 on its header, and MaxFrameSize reports the limit as given.
+func TestCompressionPlainFrameHeldToFrameLimit(t *testing.T) {
+	const limit = 64 << 10
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: echoMessages, MaxFrameSize: limit, Compression: &Compression{}}})
+		ctx := ctx5(t)
+		s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Options: Options{Compression: &Compression{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(errors.New("test over"))
+		server := srv.next(t)
+		if got := server.MaxFrameSize(); got != limit {
+			t.Fatalf("server MaxFrameSize %d, want %d as configured", got, limit)
+		}
+		plain := frame.Frame{Fin: true, Opcode: frame.OpBinary, Payload: make([]byte, limit+1)}
+		if err := s.Send(ctx, plain); err != nil {
+			t.Fatal(err)
+		}
+		var got frame.Frame
+		for range 10 {
+			if got = recvFrame(t, s); got.Opcode == frame.OpClose {
+				break
+			}
+		}
+		r, err := frame.ParseCloseReason(got.Payload)
+		if got.Opcode != frame.OpClose || err != nil || r.Code != frame.CloseTooBig {
+			t.Fatalf("got %v %q, want close 1009", got.Opcode, got.Payload)
+		}
+		waitDone(t, server)
+		if !errors.Is(server.Err(), ErrFrameTooBig) {
+			t.Fatalf("server Err %v, want ErrFrameTooBig", server.Err())
+		}
+	})
+}

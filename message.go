@@ -49,6 +49,12 @@ func (s *Session) msgBegin(r *readState) bool {
 		m.compressed = h.Rsv&0x40 != 0
 		m.utf8.Reset()
 	}
+	// The parser gave frames deflate's headroom (frameLimit); a plain one
+	// gets none.
+	if lim := s.MaxFrameSize(); !m.compressed && lim > 0 && h.Length > lim && s.deflate() != nil {
+		s.fail(frame.CloseTooBig, "frame too big", ErrFrameTooBig)
+		return false
+	}
 	// A compressed message is capped on its inflated size (and its
 	// compressed bytes by the decompressor), not here.
 	if max := s.opts.MaxMessageSize; max > 0 && !m.compressed && m.size+h.Length > max {

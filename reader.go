@@ -150,7 +150,7 @@ func (s *Session) readFrames(r *readState, b []byte) (n, frames int) {
 			if s.mode != modeChannel && s.backlogged() {
 				return n, frames
 			}
-			r.parser.MaxFrameSize = s.MaxFrameSize()
+			r.parser.MaxFrameSize = s.frameLimit()
 			k, done, err := r.parser.Parse(b[n:])
 			n += k
 			if err != nil {
