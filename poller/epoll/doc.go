@@ -42,9 +42,13 @@
 // others. ResumeRead always reads until EAGAIN, since edges are not
 // replayed.
 //
-// End of input: when the peer half-closes (read returns 0), the connection
-// closes with io.EOF as soon as its queued output has been written, so a
-// reply written from the last OnData still reaches the peer.
+// End of input: when the peer half-closes (read returns 0) and every byte
+// before the FIN was offered (after ResumeRead, if paused), a
+// poller.HalfCloseHandler is asked OnReadEOF. Unless it keeps writing, the
+// connection closes with io.EOF as soon as its queued output has been
+// written, so a reply written from the last OnData still reaches the peer.
+// One that keeps writing stays registered (a reset is still seen) until
+// CloseWrite's FIN leaves or it is closed.
 //
 // Syscalls: read and writev on the (always non-blocking) sockets are made
 // with RawSyscall, skipping the scheduler's enter/exit-syscall bookkeeping

@@ -10,6 +10,12 @@
 //
 // PauseRead really stops reading: the reader goroutine parks, so the kernel's
 // receive buffer fills and TCP pushes back on the peer.
+//
+// After the peer's FIN the reader offers what is left (waiting for
+// ResumeRead if paused), then asks a poller.HalfCloseHandler OnReadEOF;
+// one that keeps writing parks the reader until CloseWrite's FIN is out,
+// Close is called or a write fails. A reset of such an idle connection is
+// seen at its next write.
 package std
 
 import (
