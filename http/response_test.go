@@ -89,7 +89,8 @@ func TestResponseFraming(t *testing.T) {
 
 func TestSettingsDefaults(t *testing.T) {
 	s := NewServer(Settings{}, helloHandler).Settings()
-	if s.Host != "0.0.0.0" || s.Port != 8080 || s.IdleTimeout != 45*time.Second || s.ReadHeaderTimeout != 10*time.Second ||
+	// Port 0 stays 0: a free port when listening (TestSettingsPortZeroIsFree).
+	if s.Host != "0.0.0.0" || s.Port != 0 || s.Backend != DefaultBackend || s.IdleTimeout != 45*time.Second || s.ReadHeaderTimeout != 10*time.Second ||
 		s.MaxHeaderBytes != 16<<10 || s.MaxHeaders != 100 || s.MaxURILength != 8<<10 || s.MaxBodyBytes != 1<<20 ||
 		s.MaxConcurrentPerConn != 4 {
 		t.Fatalf("defaults: %+v", s)
