@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rawws/rawws/internal/bufpool"
 	"github.com/rawws/rawws/poller"
 )
 
@@ -97,6 +98,13 @@ func (c *conn) dropExtLocked() {
 	}
 }
 
+// maxChunk bounds one output-queue chunk, and a carry larger than it is
+// traded for a smaller one once its big message was consumed. Chunks of at
+// most 64 KiB (the loop's default read buffer) go back to the pool one by
+// one as a slow peer drains the queue, instead of one large buffer staying
+// pinned until its last byte is written.
+const maxChunk = 64 << 10
+
 // appendBufs copies bufs, minus the first skip bytes, to the queue.
 func (x *ext) appendBufs(bufs [][]byte, skip int) {
 	for _, b := range bufs {
@@ -117,7 +125,7 @@ func (x *ext) appendBufs(bufs [][]byte, skip int) {
 					continue
 				}
 			}
-			nb := getBuf(min(len(b), maxClass))
+			nb := bufpool.Get(min(len(b), maxChunk))
 			m := min(cap(*nb), len(b))
 			*nb = append(*nb, b[:m]...)
 			b = b[m:]
@@ -175,7 +183,7 @@ func (x *ext) consume(n int) {
 			return
 		}
 		n -= left
-		putBuf(b)
+		bufpool.Put(b)
 		x.bufs[0] = nil
 		x.bufs = x.bufs[1:]
 		x.off = 0
@@ -188,7 +196,7 @@ func (x *ext) consume(n int) {
 // drop discards the queue (the connection is gone).
 func (x *ext) drop() {
 	for i, b := range x.bufs {
-		putBuf(b)
+		bufpool.Put(b)
 		x.bufs[i] = nil
 	}
 	x.bufs, x.off, x.n = nil, 0, 0

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rawws/rawws/internal/bufpool"
 	"github.com/rawws/rawws/internal/wheel"
 	"github.com/rawws/rawws/poller"
 )
@@ -348,12 +349,12 @@ func (e *Engine) adoptFD(fd int, org *origin, buffered []byte, h poller.Handler)
 	}
 	c := &conn{fd: int32(fd), org: org, h: h}
 	if len(buffered) > 0 {
-		c.in = getBuf(len(buffered))
+		c.in = bufpool.Get(len(buffered))
 		*c.in = append(*c.in, buffered...)
 	}
 	if err := e.add(c); err != nil {
 		if c.in != nil {
-			putBuf(c.in)
+			bufpool.Put(c.in)
 		}
 		return nil, fmt.Errorf("epoll: adopt: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rawws/rawws/internal/bufpool"
 	"github.com/rawws/rawws/internal/grow"
 	"github.com/rawws/rawws/poller"
 )
@@ -396,9 +397,9 @@ func (l *loop) readLoop(c *conn, untilAgain bool) {
 				return
 			}
 			if cap(b)-len(b) < len(l.buf)/2 {
-				nb := getBuf(min(max(2*cap(b), len(b)+len(l.buf)), maxIn))
+				nb := bufpool.Get(min(max(2*cap(b), len(b)+len(l.buf)), maxIn))
 				*nb = append(*nb, b...)
-				putBuf(c.in)
+				bufpool.Put(c.in)
 				c.in = nb
 				b = *nb
 			}
@@ -427,7 +428,7 @@ func (l *loop) readLoop(c *conn, untilAgain bool) {
 		} else {
 			if k > 0 {
 				copy(l.buf, *c.in)
-				putBuf(c.in)
+				bufpool.Put(c.in)
 				c.in = nil
 			}
 			data = l.buf[:k+n]
@@ -498,7 +499,7 @@ func (l *loop) deliver(c *conn, data []byte, viaCarry bool) {
 	}
 	if len(data) == 0 {
 		if viaCarry && c.in != nil {
-			putBuf(c.in)
+			bufpool.Put(c.in)
 			c.in = nil
 		}
 		return
@@ -506,16 +507,16 @@ func (l *loop) deliver(c *conn, data []byte, viaCarry bool) {
 	if viaCarry {
 		b := *c.in
 		m := copy(b, data)
-		if cap(b) > maxClass && m <= cap(b)/4 {
+		if cap(b) > maxChunk && m <= cap(b)/4 {
 			// Shrink after a big message was consumed.
-			nb := getBuf(m)
+			nb := bufpool.Get(m)
 			*nb = append(*nb, b[:m]...)
 			c.in = nb
 		} else {
 			*c.in = b[:m]
 		}
 	} else {
-		nb := getBuf(len(data))
+		nb := bufpool.Get(len(data))
 		*nb = append(*nb, data...)
 		c.in = nb
 	}
@@ -633,7 +634,7 @@ func (l *loop) finalize(c *conn, err error) {
 	h := c.h
 	c.mu.Unlock()
 	if c.in != nil {
-		putBuf(c.in)
+		bufpool.Put(c.in)
 		c.in = nil
 	}
 	if int(c.slot) < len(l.conns) && l.conns[c.slot] == c {
