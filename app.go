@@ -190,7 +190,7 @@ func (ep *endpoint) ServeHTTP(w *rhttp.ResponseWriter, r *rhttp.Request) {
 	// the bytes that arrive and holds a close (Session.OnData, OnClose).
 	s := newSessionShared(ep.sopts)
 	s.flags.Or(flagPending)
-	c, err := rhttp.UpgradeWebSocket(w, r, ep.e.Protocols, ep.e.CheckOrigin, func(string) poller.Handler { return s }, extra...)
+	c, err := rhttp.UpgradeWebSocket(w, r, ep.e.Protocols, ep.e.CheckOrigin, func(string) poller.Handler { return s.pollHandler() }, extra...)
 	if err != nil {
 		srv.m.handshakeFailed.Add(1)
 		return

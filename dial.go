@@ -16,40 +16,27 @@ import (
 	rhttp "github.com/rawws/rawws/http"
 	"github.com/rawws/rawws/internal/deflate"
 	"github.com/rawws/rawws/poller"
-	_ "github.com/rawws/rawws/poller/std" // the portable backend is always available
+	// The portable backend is always linked: it serves the connections no
+	// event loop can take. The default event loop (epoll on Linux) comes
+	// with package http; netpoll only with a program that imports it.
+	_ "github.com/rawws/rawws/poller/std"
 )
-
-// DefaultBackends lists, in order of preference, the backends
-// DefaultEngine picks from when it is first used: the first one registered
-// wins. Import a backend package (poller/netpoll, poller/epoll) to make it
-// available. epoll comes first because it measured ahead of netpoll in
-// every echo scenario and at a fraction of the memory per idle connection
-// (bench/RESULTS.md); netpoll stays available by name.
-var DefaultBackends = []string{"epoll", "netpoll", "std"}
 
 var (
 	enginesMu sync.Mutex
 	engines   = map[string]poller.Engine{}
 )
 
-// DefaultEngine returns the package's shared engine, started on first use
-// with the first registered backend of DefaultBackends and the default
-// poller.Config. It lives as long as the process.
-func DefaultEngine() (poller.Engine, error) {
-	have := poller.Backends()
-	for _, name := range DefaultBackends {
-		for _, h := range have {
-			if h == name {
-				return EngineFor(name)
-			}
-		}
-	}
-	return nil, fmt.Errorf("rawws: default engine: %w (have %v)", poller.ErrUnknownBackend, have)
-}
-
 // EngineFor returns the package's shared engine of the named backend,
-// starting it with the default poller.Config on first use.
+// starting it with the default poller.Config on first use; it lives as
+// long as the process. "" names http.DefaultBackend: epoll on Linux, std
+// elsewhere, the only backends the package links. Another backend is
+// available once the program imports its package (poller/netpoll); an
+// unknown name fails with an error wrapping poller.ErrUnknownBackend.
 func EngineFor(backend string) (poller.Engine, error) {
+	if backend == "" {
+		backend = rhttp.DefaultBackend
+	}
 	enginesMu.Lock()
 	defer enginesMu.Unlock()
 	if e := engines[backend]; e != nil {
@@ -63,15 +50,13 @@ func EngineFor(backend string) (poller.Engine, error) {
 	return e, nil
 }
 
-// pickEngine resolves an explicit engine, a backend name or the default.
+// pickEngine resolves an explicit engine, else a backend name ("" is the
+// default).
 func pickEngine(e poller.Engine, backend string) (poller.Engine, error) {
-	switch {
-	case e != nil:
+	if e != nil {
 		return e, nil
-	case backend != "":
-		return EngineFor(backend)
 	}
-	return DefaultEngine()
+	return EngineFor(backend)
 }
 
 // DialOptions configure Dial. The embedded Options configure the session;
@@ -83,8 +68,8 @@ type DialOptions struct {
 	// over several source addresses (127.0.0.2, 127.0.0.3, ...) this way
 	// when one address runs out of ephemeral ports (about 28,000).
 	LocalAddr net.Addr
-	// Engine runs the connection; nil means Backend's shared engine, or
-	// DefaultEngine when Backend is empty too.
+	// Engine runs the connection; nil means EngineFor(Backend), the shared
+	// engine of that backend ("": the default backend).
 	Engine  poller.Engine
 	Backend string
 	// Header holds extra request header fields (Origin, Authorization...).
@@ -225,7 +210,7 @@ func (h *clientHandshake) OnData(c poller.Conn, b []byte) int {
 	}
 	// The session takes the connection; bytes after the head are frames.
 	h.sess.attach(c)
-	c.SetHandler(h.sess)
+	c.SetHandler(h.sess.pollHandler())
 	h.finish(nil)
 	return n
 }

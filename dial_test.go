@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rawws/rawws/frame"
+	rhttp "github.com/rawws/rawws/http"
 	"github.com/rawws/rawws/poller"
 )
 
@@ -260,4 +263,38 @@ func TestDialFromLocalAddr(t *testing.T) {
 			t.Fatalf("echo %q", f.Payload)
 		}
 	})
+}
+
+// A program that imports only the root package gets the epoll loop on
+// Linux and never cloudwego/netpoll, which is linked only by a program
+// that imports poller/netpoll (this test binary does, for its tests).
+func TestNetpollNotLinked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	deps := string(out)
+	if strings.Contains(deps, "netpoll") {
+		t.Fatalf("the root package links netpoll:\n%s", deps)
+	}
+	if runtime.GOOS == "linux" && !strings.Contains(deps, "github.com/rawws/rawws/poller/epoll\n") {
+		t.Fatal("the root package does not link its default backend, poller/epoll")
+	}
+}
+
+// "" names the default backend, whose shared engine EngineFor keeps.
+func TestEngineForDefault(t *testing.T) {
+	e, err := EngineFor("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := rhttp.DefaultBackend; e.Name() != want {
+		t.Fatalf("EngineFor(\"\") runs %q, want %q", e.Name(), want)
+	}
+	if again, _ := EngineFor(e.Name()); again != e {
+		t.Fatal("the default engine is not the shared engine of its backend")
+	}
 }

@@ -67,8 +67,7 @@ type ServerConfig struct {
 }
 
 // EmbeddedServer is the seed's embeddedServer: it starts an engine of the
-// named poller backend (the factory; "" picks the first registered of
-// DefaultBackends), lets module register the App's HTTP routes and
+// named poller backend (the factory; "" picks http.DefaultBackend), lets module register the App's HTTP routes and
 // WebSocket endpoints, listens on cfg.Host:cfg.Port and serves on a
 // goroutine of its own. It returns once the server accepts connections;
 // stop it with Shutdown (graceful) or Close, and Wait for the end.

@@ -81,7 +81,7 @@ func waitErr(t *testing.T, s *Session) error {
 func tooBig(h Handler) *Session {
 	fc := &fakeConn{}
 	s := NewRawSession(fc, Options{Handler: h, MaxFrameSize: 4})
-	s.OnData(fc, encodeFrame(true, frame.OpBinary, []byte("too long"), true))
+	s.onData(fc, encodeFrame(true, frame.OpBinary, []byte("too long"), true))
 	return s
 }
 
@@ -91,7 +91,7 @@ func msgTooBig(h MessageHandler) *Session {
 	fc := &fakeConn{}
 	s := NewSession(fc, Options{MaxMessageSize: 8, MaxFrameSize: 100}, h)
 	in := append(encodeFrame(false, frame.OpBinary, []byte("12345"), true), encodeFrame(true, frame.OpContinuation, []byte("67890"), true)...)
-	s.OnData(fc, in)
+	s.onData(fc, in)
 	return s
 }
 
@@ -211,7 +211,7 @@ func TestErrorIdentity(t *testing.T) {
 		{name: "Send after the peer's Close", sentinel: ErrClosed, want: []error{ErrClosed}, got: func(t *testing.T) error {
 			fc := &fakeConn{}
 			s := NewSession(fc, Options{}, MessageFuncs{})
-			s.OnData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseGoingAway, "bye"), true))
+			s.onData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseGoingAway, "bye"), true))
 			err := s.SendText(bg, "x")
 			var ce *CloseError
 			if !errors.As(err, &ce) || ce.Code != frame.CloseGoingAway {

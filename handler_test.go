@@ -47,7 +47,7 @@ func TestEventModeZeroAllocs(t *testing.T) {
 			s := NewRawSession(fc, tc.opts(&n))
 			run := func() {
 				copy(buf, frames)
-				if c := s.OnData(fc, buf); c != len(buf) {
+				if c := s.onData(fc, buf); c != len(buf) {
 					t.Fatalf("consumed %d of %d", c, len(buf))
 				}
 			}
@@ -75,7 +75,7 @@ func BenchmarkEventModeEcho(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				copy(buf, in)
-				s.OnData(fc, buf)
+				s.onData(fc, buf)
 			}
 		})
 	}

@@ -157,7 +157,7 @@ func feed(s *Session, fc *fakeConn, in []byte, split int) {
 	for off := 0; off < len(in); off += split {
 		end := min(off+split, len(in))
 		pending = append(pending, in[off:end]...)
-		n := s.OnData(fc, pending)
+		n := s.onData(fc, pending)
 		pending = pending[n:]
 	}
 }
@@ -172,7 +172,7 @@ func TestUTF8FailsAtFirstBadByte(t *testing.T) {
 	// A fragment before it, valid.
 	in := cat(encodeFrame(false, frame.OpText, []byte("héllo "), true), encodeFrame(false, frame.OpContinuation, body, true))
 	cut := len(in) - 499 // the bad byte is the last one offered
-	s.OnData(fc, bytes.Clone(in[:cut]))
+	s.onData(fc, bytes.Clone(in[:cut]))
 	fs := parseFrames(t, fc.output())
 	if len(fs) != 1 || fs[0].Opcode != frame.OpClose {
 		t.Fatalf("no close after the bad byte: %+v", fs)
@@ -183,7 +183,7 @@ func TestUTF8FailsAtFirstBadByte(t *testing.T) {
 	// One byte earlier nothing is wrong yet.
 	fc2 := &fakeConn{record: true}
 	s2 := NewSession(fc2, Options{}, rec.handler())
-	s2.OnData(fc2, bytes.Clone(in[:cut-1]))
+	s2.onData(fc2, bytes.Clone(in[:cut-1]))
 	if out := fc2.output(); len(out) != 0 {
 		t.Fatalf("closed before the bad byte: %x", out)
 	}
@@ -233,7 +233,7 @@ func TestSendCloseFromCallback(t *testing.T) {
 		}
 	}
 	s := NewSession(fc, Options{}, h)
-	s.OnData(fc, encodeFrame(true, frame.OpText, []byte("bye"), true))
+	s.onData(fc, encodeFrame(true, frame.OpText, []byte("bye"), true))
 	fs := parseFrames(t, fc.output())
 	if len(fs) != 1 || fs[0].Opcode != frame.OpClose || string(fs[0].Payload[2:]) != "as you wish" {
 		t.Fatalf("wrote %+v", fs)
@@ -241,7 +241,7 @@ func TestSendCloseFromCallback(t *testing.T) {
 	if fc.finned {
 		t.Fatal("write side shut before the peer answered")
 	}
-	s.OnData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseNormal, ""), true))
+	s.onData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseNormal, ""), true))
 	if out := fc.output(); len(out) != 0 || !fc.finned {
 		t.Fatalf("after the peer's answer: wrote %x, fin %v", out, fc.finned)
 	}

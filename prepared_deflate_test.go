@@ -16,7 +16,7 @@ func deflateSession(fc *fakeConn, level int, noTakeover bool) *Session {
 	s := newSession(Options{MessageHandler: MessageFuncs{}, Compression: c})
 	s.enableCompression(c, deflate.Params{ServerNoContextTakeover: noTakeover}, "permessage-deflate", true)
 	s.setConn(fc)
-	fc.SetHandler(s)
+	fc.SetHandler(s.pollHandler())
 	return s
 }
 

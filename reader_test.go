@@ -90,9 +90,9 @@ func BenchmarkReaderPieces(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				copy(buf, tc.in)
-				s.OnData(fc, buf[:tc.split])
+				s.onData(fc, buf[:tc.split])
 				if tc.split < len(buf) {
-					s.OnData(fc, buf[tc.split:])
+					s.onData(fc, buf[tc.split:])
 				}
 			}
 			if n == 0 || s.Err() != nil {

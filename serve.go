@@ -68,7 +68,7 @@ type ServeOption func(*serveConfig)
 
 // WithBackend runs the server on a new engine of the named poller backend
 // ("netpoll", "epoll", "std"), which the server shuts down with itself.
-// Default: the first registered of DefaultBackends.
+// Default: http.DefaultBackend (epoll on Linux, std elsewhere).
 func WithBackend(name string) ServeOption { return func(c *serveConfig) { c.backend = name } }
 
 // WithEngine runs the server on e, which the caller keeps owning: Shutdown
@@ -128,7 +128,7 @@ func NewServer(module func(*App), opts ...ServeOption) (*Server, error) {
 	default:
 		name := cfg.backend
 		if name == "" {
-			name = defaultBackendName()
+			name = rhttp.DefaultBackend
 		}
 		e, err := poller.New(name, cfg.engCfg)
 		if err != nil {
@@ -152,19 +152,6 @@ func NewServer(module func(*App), opts ...ServeOption) (*Server, error) {
 	srv.http = rhttp.NewServer(set, srv.app.mux)
 	registerServer(srv)
 	return srv, nil
-}
-
-// defaultBackendName is the first registered backend of DefaultBackends.
-func defaultBackendName() string {
-	have := poller.Backends()
-	for _, name := range DefaultBackends {
-		for _, h := range have {
-			if h == name {
-				return name
-			}
-		}
-	}
-	return "std"
 }
 
 // Serve takes an existing listener into the event loop: every request on
@@ -391,10 +378,10 @@ func (s *Session) complete(c poller.Conn) {
 	}
 	s.mu.Unlock()
 	if held {
-		s.OnClose(c, err)
+		s.onClose(c, err)
 		return
 	}
-	c.SetHandler(s)
+	c.SetHandler(s.pollHandler())
 }
 
 // listenerPoll is how often the package-level Serve checks whether its

@@ -240,7 +240,7 @@ func NewRawSession(conn poller.Conn, opts Options) *Session {
 	}
 	s := newSession(opts)
 	s.attach(conn)
-	conn.SetHandler(s)
+	conn.SetHandler(s.pollHandler())
 	return s
 }
 
@@ -368,16 +368,30 @@ func (s *Session) Conn() poller.Conn {
 	return s.conn
 }
 
-// OnOpen implements poller.Handler; the engine calls it when the session
-// was given to Adopt or Dial.
-func (s *Session) OnOpen(c poller.Conn) {
+// sessionConn is the face a Session shows its poller.Conn: the engine's
+// callbacks live on it so that they are not part of the exported Session.
+// (*sessionConn)(s) is a conversion, so handing it to the engine costs no
+// allocation and no memory per session.
+type sessionConn Session
+
+// pollHandler is the handler the session's connection calls.
+func (s *Session) pollHandler() *sessionConn { return (*sessionConn)(s) }
+
+func (h *sessionConn) OnOpen(c poller.Conn)               { (*Session)(h).onOpen(c) }
+func (h *sessionConn) OnData(c poller.Conn, b []byte) int { return (*Session)(h).onData(c, b) }
+func (h *sessionConn) OnClose(c poller.Conn, err error)   { (*Session)(h).onClose(c, err) }
+func (h *sessionConn) OnReadEOF(c poller.Conn) bool       { return (*Session)(h).onReadEOF(c) }
+
+// onOpen runs when the session was given to the engine as the handler of a
+// connection it opens (Adopt, Dial).
+func (s *Session) onOpen(c poller.Conn) {
 	s.setConn(c)
 	s.openUser()
 }
 
-// OnData implements poller.Handler: it parses frames out of b, unmasking
+// onData parses frames out of b, unmasking
 // payloads in place, and delivers them. It never blocks.
-func (s *Session) OnData(c poller.Conn, b []byte) int {
+func (s *Session) onData(c poller.Conn, b []byte) int {
 	if f := s.flags.Load(); f&(flagReadDead|flagPending) != 0 {
 		if f&flagPending != 0 {
 			return 0 // not attached yet: complete has them offered again
@@ -390,10 +404,10 @@ func (s *Session) OnData(c poller.Conn, b []byte) int {
 	return s.read(b)
 }
 
-// OnClose implements poller.Handler: the connection is gone. It wakes every
+// onClose: the connection is gone. It wakes every
 // blocked Send and Flush, closes Incoming (after a stalled frame is
 // delivered) and calls the handler's OnClose with Err.
-func (s *Session) OnClose(c poller.Conn, err error) {
+func (s *Session) onClose(c poller.Conn, err error) {
 	s.mu.Lock()
 	if s.flags.Load()&flagPending != 0 {
 		// The user's OnOpen has not run yet: complete ends the session
@@ -459,7 +473,7 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 	}
 }
 
-// OnReadEOF implements poller.HalfCloseHandler: the peer sent FIN after
+// onReadEOF is poller.HalfCloseHandler's OnReadEOF: the peer sent FIN after
 // every byte before it was handed to OnData. A peer that half-closes may
 // still read, so the session keeps the connection open for writing while
 // it owes the peer something: a handshake not completed yet (OnOpen and
@@ -474,7 +488,7 @@ func (s *Session) OnClose(c poller.Conn, err error) {
 // stuck handler cannot hold the connection (it then ends with
 // ErrCloseTimeout). In the event modes no callback follows, so a session
 // owing frames is terminated at once: FIN goes out behind them.
-func (s *Session) OnReadEOF(c poller.Conn) bool {
+func (s *Session) onReadEOF(c poller.Conn) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -697,7 +711,7 @@ func (s *Session) SetMaxFrameSize(n int64) {
 // the connection, so TCP pushes back on the peer (on backends that cannot
 // stop reading, the engine's input cap ends the connection instead). It is
 // closed when the connection is gone or the peer has half-closed (sent
-// FIN: the session may still send, see OnReadEOF); drain it or Close the
+// FIN: the session may still send, see Session on half-close); drain it or Close the
 // session, or a stalled frame keeps one goroutine waiting.
 func (s *Session) Incoming() <-chan frame.Frame {
 	ch := s.chans()
@@ -1023,7 +1037,7 @@ func (s *Session) SendClose(r frame.CloseReason) error {
 // Start runs handler(s) on the calling goroutine; when it returns, Start
 // flushes (bounded by Options.CloseTimeout) and terminates the session.
 // While it runs, a peer that half-closes still gets the handler's answers
-// (see OnReadEOF).
+// (see Session on half-close).
 func (s *Session) Start(handler func(*Session)) {
 	s.flags.Or(flagInStart)
 	defer func() {

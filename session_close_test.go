@@ -24,15 +24,15 @@ func TestRawEOFInsideFragmentedMessage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fc := &fakeConn{}
 			s := NewRawSession(fc, tc.opts)
-			s.OnData(fc, append([]byte(nil), first...))
-			s.OnClose(fc, io.EOF)
+			s.onData(fc, append([]byte(nil), first...))
+			s.onClose(fc, io.EOF)
 			if !errors.Is(s.Err(), io.ErrUnexpectedEOF) {
 				t.Fatalf("EOF after a Fin=false fragment: Err = %v", s.Err())
 			}
 			fc = &fakeConn{}
 			s = NewRawSession(fc, tc.opts)
-			s.OnData(fc, append([]byte(nil), whole...))
-			s.OnClose(fc, io.EOF)
+			s.onData(fc, append([]byte(nil), whole...))
+			s.onClose(fc, io.EOF)
 			if s.Err() != nil {
 				t.Fatalf("EOF after a finished message: Err = %v", s.Err())
 			}
@@ -100,8 +100,8 @@ func TestCloseWithAnsweredIsOrderly(t *testing.T) {
 	if err := s.CloseWith(context.Background(), frame.CloseReason{Code: frame.CloseNormal}); err != nil {
 		t.Fatal(err)
 	}
-	s.OnData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseNormal, ""), true))
-	s.OnClose(fc, io.EOF)
+	s.onData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseNormal, ""), true))
+	s.onClose(fc, io.EOF)
 	if err := s.Err(); err != nil {
 		t.Fatalf("Err = %v after an answered CloseWith", err)
 	}
@@ -122,7 +122,7 @@ func TestCloseWithAnsweredIsOrderly(t *testing.T) {
 	// A close the peer started still reports its CloseError.
 	fc = &fakeConn{record: true}
 	s = NewSession(fc, Options{}, MessageFuncs{})
-	s.OnData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseGoingAway, "bye"), true))
+	s.onData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseGoingAway, "bye"), true))
 	var ce *CloseError
 	if !errors.As(s.Err(), &ce) || ce.Code != frame.CloseGoingAway {
 		t.Fatalf("peer-started close: Err = %v", s.Err())
@@ -170,7 +170,7 @@ func TestOnReadEOF(t *testing.T) {
 	t.Run("message mode, nothing owed", func(t *testing.T) {
 		fc := &fakeConn{record: true}
 		s := NewSession(fc, Options{}, MessageFuncs{})
-		if s.OnReadEOF(fc) {
+		if s.onReadEOF(fc) {
 			t.Fatal("kept open with nothing to write")
 		}
 	})
@@ -179,7 +179,7 @@ func TestOnReadEOF(t *testing.T) {
 		s := NewSession(fc, Options{}, MessageFuncs{})
 		busy(s)
 		s.SendText(context.Background(), "owed")
-		if !s.OnReadEOF(fc) {
+		if !s.onReadEOF(fc) {
 			t.Fatal("closed with a frame still queued")
 		}
 		if fc.finned {
@@ -193,8 +193,8 @@ func TestOnReadEOF(t *testing.T) {
 	t.Run("frame mode, Close answered later", func(t *testing.T) {
 		fc := &fakeConn{record: true}
 		s := NewRawSession(fc, Options{Handler: HandlerFuncs{}})
-		s.OnData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseNormal, ""), true))
-		if !s.OnReadEOF(fc) {
+		s.onData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseNormal, ""), true))
+		if !s.onReadEOF(fc) {
 			t.Fatal("closed before the handler answered the peer's Close")
 		}
 		if err := s.Send(context.Background(), frame.Frame{Fin: true, Opcode: frame.OpClose, Payload: closePayload(frame.CloseNormal, "")}); err != nil {
@@ -207,16 +207,16 @@ func TestOnReadEOF(t *testing.T) {
 	t.Run("frame mode, Close answered in OnFrame", func(t *testing.T) {
 		fc := &fakeConn{record: true}
 		s := NewRawSession(fc, Options{Handler: HandlerFuncs{Frame: func(s *Session, f frame.Frame) { s.SendCopy(context.Background(), f) }}})
-		s.OnData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseNormal, ""), true))
-		if s.OnReadEOF(fc) {
+		s.onData(fc, encodeFrame(true, frame.OpClose, closePayload(frame.CloseNormal, ""), true))
+		if s.onReadEOF(fc) {
 			t.Fatal("kept open with the Close answered and the write side shut")
 		}
 	})
 	t.Run("channel mode, nothing taken", func(t *testing.T) {
 		fc := &fakeConn{record: true}
 		s := NewRawSession(fc, Options{})
-		s.OnData(fc, encodeFrame(true, frame.OpText, []byte("question"), true))
-		if !s.OnReadEOF(fc) {
+		s.onData(fc, encodeFrame(true, frame.OpText, []byte("question"), true))
+		if !s.onReadEOF(fc) {
 			t.Fatal("closed before the consumer took its frame")
 		}
 		if f := recvFrame(t, s); string(f.Payload) != "question" {
@@ -241,7 +241,7 @@ func TestOnReadEOF(t *testing.T) {
 			})
 		}()
 		waitFor(t, func() bool { return s.flags.Load()&flagInStart != 0 })
-		if !s.OnReadEOF(fc) {
+		if !s.onReadEOF(fc) {
 			t.Fatal("closed while Start's handler may still answer")
 		}
 		if _, ok := <-s.Incoming(); ok {
@@ -255,7 +255,7 @@ func TestOnReadEOF(t *testing.T) {
 	})
 	t.Run("channel mode, nothing owed", func(t *testing.T) {
 		fc := &fakeConn{}
-		if NewRawSession(fc, Options{}).OnReadEOF(fc) {
+		if NewRawSession(fc, Options{}).onReadEOF(fc) {
 			t.Fatal("kept open with nothing to answer")
 		}
 	})
@@ -263,15 +263,15 @@ func TestOnReadEOF(t *testing.T) {
 		fc := &fakeConn{}
 		s := NewRawSession(fc, Options{})
 		s.Terminate()
-		if s.OnReadEOF(fc) {
+		if s.onReadEOF(fc) {
 			t.Fatal("kept open after our FIN")
 		}
 	})
 	t.Run("bounded by CloseTimeout", func(t *testing.T) {
 		fc := &fakeConn{}
 		s := NewRawSession(fc, Options{CloseTimeout: 20 * time.Millisecond})
-		s.OnData(fc, encodeFrame(true, frame.OpText, []byte("never taken"), true))
-		if !s.OnReadEOF(fc) {
+		s.onData(fc, encodeFrame(true, frame.OpText, []byte("never taken"), true))
+		if !s.onReadEOF(fc) {
 			t.Fatal("closed at once")
 		}
 		waitDone(t, s)
@@ -300,14 +300,14 @@ func TestOnReadEOFWhilePending(t *testing.T) {
 		shared := opts.withDefaults()
 		s := newSessionShared(&shared)
 		s.flags.Or(flagPending)
-		return s, &fakeConn{h: s, record: true}
+		return s, &fakeConn{h: s.pollHandler(), record: true}
 	}
 	finned := func(fc *fakeConn) func() bool {
 		return func() bool { fc.mu.Lock(); defer fc.mu.Unlock(); return fc.finned }
 	}
 	t.Run("before attach", func(t *testing.T) {
 		s, fc := newPending(func(s *Session) { s.SendText(context.Background(), "hello") })
-		if !s.OnReadEOF(fc) {
+		if !s.onReadEOF(fc) {
 			t.Fatal("closed before OnOpen ran")
 		}
 		s.complete(fc)
@@ -320,7 +320,7 @@ func TestOnReadEOFWhilePending(t *testing.T) {
 		var s *Session
 		var fc *fakeConn
 		s, fc = newPending(func(s *Session) {
-			if !s.OnReadEOF(fc) {
+			if !s.onReadEOF(fc) {
 				t.Error("closed while OnOpen runs")
 			}
 			s.SendText(context.Background(), "hello")

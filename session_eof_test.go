@@ -37,10 +37,10 @@ func TestEOFInsideFrameIsAnError(t *testing.T) {
 				opts = Options{MessageHandler: MessageFuncs{}}
 			}
 			s := NewRawSession(fc, opts)
-			if n := s.OnData(fc, append([]byte(nil), tc.in...)); n != len(tc.in) {
+			if n := s.onData(fc, append([]byte(nil), tc.in...)); n != len(tc.in) {
 				t.Fatalf("consumed %d of %d", n, len(tc.in))
 			}
-			s.OnClose(fc, io.EOF)
+			s.onClose(fc, io.EOF)
 			err := s.Err()
 			if got := errors.Is(err, io.ErrUnexpectedEOF); got != tc.wantErr || (!tc.wantErr && err != nil) {
 				t.Fatalf("Err = %v, want unexpected EOF: %v", err, tc.wantErr)
@@ -70,7 +70,7 @@ func TestLossIsNotSilent(t *testing.T) {
 		if err := s.SendText(context.Background(), "never written"); err != nil {
 			t.Fatal(err)
 		}
-		s.OnClose(fc, io.EOF)
+		s.onClose(fc, io.EOF)
 		if !errors.Is(s.Err(), ErrClosed) {
 			t.Fatalf("Err = %v, want the unsent frame reported (ErrClosed)", s.Err())
 		}
@@ -78,7 +78,7 @@ func TestLossIsNotSilent(t *testing.T) {
 	t.Run("connection lost bytes", func(t *testing.T) {
 		lc := lossyConn{&fakeConn{}}
 		s := NewRawSession(lc, Options{Handler: HandlerFuncs{}})
-		s.OnClose(lc, io.EOF)
+		s.onClose(lc, io.EOF)
 		if err := s.Flush(context.Background()); !errors.Is(err, poller.ErrClosed) {
 			t.Fatalf("Flush after a lossy close = %v, want the connection's error", err)
 		}
@@ -89,7 +89,7 @@ func TestLossIsNotSilent(t *testing.T) {
 		if err := s.SendText(context.Background(), "written"); err != nil {
 			t.Fatal(err)
 		}
-		s.OnClose(fc, io.EOF)
+		s.onClose(fc, io.EOF)
 		if err := s.Flush(context.Background()); err != nil || s.Err() != nil {
 			t.Fatalf("Flush = %v, Err = %v after a clean close, want nil, nil", err, s.Err())
 		}

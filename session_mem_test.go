@@ -73,7 +73,7 @@ func TestSessionDoneLazy(t *testing.T) {
 					t.Fatal("Done returned another channel")
 				}
 			}
-			s.OnClose(nil, nil)
+			s.onClose(nil, nil)
 			if tc.before {
 				select {
 				case <-early:
@@ -126,7 +126,7 @@ func TestSessionReturnsToIdle(t *testing.T) {
 			feed := func(b []byte, wantBusy bool, when string) {
 				t.Helper()
 				buf := append([]byte(nil), b...)
-				if n := s.OnData(fc, buf); n != len(buf) {
+				if n := s.onData(fc, buf); n != len(buf) {
 					t.Fatalf("%s: consumed %d of %d", when, n, len(buf))
 				}
 				if busy := s.rd != nil; busy != wantBusy {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/poller"
 )
 
 // A session handed its connection before it is attached (the HTTP
@@ -27,22 +28,22 @@ func TestPendingSession(t *testing.T) {
 		shared := opts.withDefaults()
 		s := newSessionShared(&shared)
 		s.flags.Or(flagPending)
-		fc := &fakeConn{h: s}
+		fc := &fakeConn{h: s.pollHandler()}
 		return s, fc, func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(events) }
 	}
 
 	t.Run("bytes wait", func(t *testing.T) {
 		s, fc, events := newPending()
 		in := encodeFrame(true, frame.OpText, []byte("early"), true)
-		if n := s.OnData(fc, slices.Clone(in)); n != 0 {
+		if n := s.onData(fc, slices.Clone(in)); n != 0 {
 			t.Fatalf("pending session consumed %d bytes", n)
 		}
 		s.complete(fc)
-		if fc.h != s {
+		if fc.h != poller.Handler(s.pollHandler()) {
 			t.Fatal("complete did not make the session the connection's handler")
 		}
 		// The engine offers the held bytes again (SetHandler).
-		if n := s.OnData(fc, slices.Clone(in)); n != len(in) {
+		if n := s.onData(fc, slices.Clone(in)); n != len(in) {
 			t.Fatalf("attached session consumed %d of %d bytes", n, len(in))
 		}
 		if got, want := events(), []string{"open", "message early"}; !slices.Equal(got, want) {
@@ -52,7 +53,7 @@ func TestPendingSession(t *testing.T) {
 
 	t.Run("close held", func(t *testing.T) {
 		s, fc, events := newPending()
-		s.OnClose(fc, io.ErrUnexpectedEOF)
+		s.onClose(fc, io.ErrUnexpectedEOF)
 		if got := events(); len(got) != 0 {
 			t.Fatalf("events before complete: %q", got)
 		}

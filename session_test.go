@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -576,7 +577,7 @@ func TestNewRawSessionEventMode(t *testing.T) {
 			got = append(got, fmt.Sprintf("%v/%v/%s", f.Opcode, f.Fin, f.Payload))
 		},
 	}})
-	if !opened || fc.h != s {
+	if !opened || fc.h != poller.Handler(s.pollHandler()) {
 		t.Fatal("not attached")
 	}
 	in := append(encodeFrame(false, frame.OpText, []byte("he"), true), encodeFrame(true, frame.OpContinuation, []byte("llo"), true)...)
@@ -585,7 +586,7 @@ func TestNewRawSessionEventMode(t *testing.T) {
 	pending := []byte{}
 	for _, b := range in {
 		pending = append(pending, b)
-		n := s.OnData(fc, pending)
+		n := s.onData(fc, pending)
 		pending = pending[n:]
 	}
 	want := []string{"text/false/he", "continuation/true/llo", "ping/true/p"}
@@ -617,7 +618,7 @@ func TestAllowedRsv(t *testing.T) {
 			tc.opts.Handler = HandlerFuncs{Frame: func(s *Session, f frame.Frame) { got = append(got, f) }}
 		}
 		s := NewRawSession(fc, tc.opts)
-		s.OnData(fc, bytes.Clone(in))
+		s.onData(fc, bytes.Clone(in))
 		if tc.delivered {
 			if len(got) != 1 || !got[0].Rsv1 || got[0].Rsv2 || string(got[0].Payload) != "z" {
 				t.Errorf("%s: got %+v", tc.name, got)
@@ -646,4 +647,16 @@ func TestMaxFrameSizeDefaults(t *testing.T) {
 			t.Errorf("%+v: MaxFrameSize %d, want %d", tc.opts, got, tc.want)
 		}
 	}
+}
+
+// The engine's callbacks are the session's business with its connection,
+// not part of its API: they live on sessionConn.
+func TestSessionHidesPollerCallbacks(t *testing.T) {
+	typ := reflect.TypeFor[*Session]()
+	for _, name := range []string{"OnOpen", "OnData", "OnClose", "OnReadEOF"} {
+		if _, ok := typ.MethodByName(name); ok {
+			t.Errorf("*Session has exported method %s", name)
+		}
+	}
+	var _ poller.HalfCloseHandler = (*sessionConn)(nil)
 }

@@ -19,8 +19,9 @@ import (
 // session (server side).
 type UpgradeOptions struct {
 	Options
-	// Engine runs the connection once upgraded; nil means Backend's shared
-	// engine, or DefaultEngine when Backend is empty too.
+	// Engine runs the connection once upgraded; nil means
+	// EngineFor(Backend), the shared engine of that backend ("": the
+	// default backend).
 	Engine  poller.Engine
 	Backend string
 	// Protocols are the subprotocols the server supports, in order of
@@ -206,14 +207,14 @@ func (p *pendingAdopt) OnOpen(c poller.Conn) {
 	p.done <- nil
 }
 
-func (p *pendingAdopt) OnData(c poller.Conn, b []byte) int { return p.s.OnData(c, b) }
+func (p *pendingAdopt) OnData(c poller.Conn, b []byte) int { return p.s.onData(c, b) }
 
 // OnReadEOF passes on a FIN (none comes before OnOpen; after it the
 // session is the handler, or is about to be).
-func (p *pendingAdopt) OnReadEOF(c poller.Conn) bool { return p.s.OnReadEOF(c) }
+func (p *pendingAdopt) OnReadEOF(c poller.Conn) bool { return p.s.onReadEOF(c) }
 
 func (p *pendingAdopt) OnClose(c poller.Conn, err error) {
-	p.s.OnClose(c, err)
+	p.s.onClose(c, err)
 	if p.fired.CompareAndSwap(false, true) {
 		// Gone before the engine opened it: no 101 was written.
 		if err == nil {

@@ -130,10 +130,7 @@ func runHTTP(ctx context.Context, c config) (report, error) {
 	if u.Port() == "" {
 		host += ":80"
 	}
-	eng, err := rawws.DefaultEngine()
-	if c.backend != "" {
-		eng, err = rawws.EngineFor(c.backend)
-	}
+	eng, err := rawws.EngineFor(c.backend)
 	if err != nil {
 		return report{}, err
 	}

@@ -37,6 +37,9 @@ import (
 	"time"
 
 	"github.com/rawws/rawws/internal/procstat"
+	// Every backend the -backend flag may name is linked in; the library
+	// alone links only epoll and std.
+	_ "github.com/rawws/rawws/poller/netpoll"
 )
 
 type config struct {
