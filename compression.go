@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/internal/bufpool"
 	"github.com/rawws/rawws/internal/deflate"
 )
 
@@ -150,11 +151,11 @@ func (z *pmd) compressing(f *frame.Frame) *pmd {
 // shrink stays as it was (nil buffer).
 func (s *Session) compressUnlocked(z *pmd, f *frame.Frame) (*[]byte, error) {
 	s.mu.Unlock()
-	bp := getBuf(len(f.Payload)/2 + 64)
+	bp := bufpool.Get(len(f.Payload)/2 + 64)
 	out, ok, err := z.comp.Compress((*bp)[:0], f.Payload)
 	s.mu.Lock()
 	if s.sendClosed {
-		putBuf(bp)
+		bufpool.Put(bp)
 		if s.closed {
 			// OnClose could not take z.mu to release the compressor.
 			z.comp.Release()
@@ -162,10 +163,10 @@ func (s *Session) compressUnlocked(z *pmd, f *frame.Frame) (*[]byte, error) {
 		return nil, s.closedErrLocked("send "+f.Opcode.String(), nil)
 	}
 	if err != nil || !ok {
-		putBuf(bp)
+		bufpool.Put(bp)
 		return nil, nil
 	}
-	// A result larger than the pooled buffer was reallocated; putBuf drops
+	// A result larger than the pooled buffer was reallocated; bufpool.Put drops
 	// buffers of a size it did not hand out.
 	*bp = out
 	f.Payload, f.Rsv1 = out, true
@@ -182,7 +183,7 @@ func (s *Session) msgInflate(m *msgState, whole []byte, oneChunk bool) {
 	z := s.deflate()
 	d := z.dec
 	if m.bp == nil {
-		m.bp = getBuf(max(inflateInitial, min(z.lastSize, fbufInitial)))
+		m.bp = bufpool.Get(max(inflateInitial, min(z.lastSize, fbufInitial)))
 	}
 	var out []byte
 	var err error

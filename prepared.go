@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/internal/bufpool"
 )
 
 // ErrPreparedReleased: a PreparedFrame was used after its owner released
@@ -96,7 +97,7 @@ func getPrepared(f frame.Frame) *PreparedFrame {
 func (p *PreparedFrame) init(f frame.Frame) {
 	h := frame.HeaderOf(&f)
 	hn := frame.HeaderSize(h)
-	bp := getBuf(hn + len(f.Payload))
+	bp := bufpool.Get(hn + len(f.Payload))
 	w := (*bp)[:hn+len(f.Payload)]
 	frame.PutHeader(w, h)
 	copy(w[hn:], f.Payload)
@@ -146,7 +147,7 @@ func (p *PreparedFrame) release() {
 	}
 	bp := p.buf
 	p.buf, p.wire, p.f = nil, nil, frame.Frame{}
-	putBuf(bp)
+	bufpool.Put(bp)
 	p.releaseVariants()
 	if p.recycle {
 		p.recycle = false

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/internal/bufpool"
 )
 
 // pfVariants are a prepared message's compressed forms, one per
@@ -55,7 +56,7 @@ func (p *PreparedFrame) forSession(s *Session) *PreparedFrame {
 		return p
 	}
 	var zp *PreparedFrame
-	bp := getBuf(len(f.Payload)/2 + 64)
+	bp := bufpool.Get(len(f.Payload)/2 + 64)
 	out, ok, err := z.comp.Compress((*bp)[:0], f.Payload)
 	z.mu.Unlock()
 	if err == nil && ok {
@@ -63,7 +64,7 @@ func (p *PreparedFrame) forSession(s *Session) *PreparedFrame {
 		zp = NewPreparedFrame(frame.Frame{Fin: true, Rsv1: true, Opcode: f.Opcode, Payload: out})
 	}
 	*bp = out
-	putBuf(bp)
+	bufpool.Put(bp)
 	v.z = append(v.z, pfVariant{level: level, pf: zp})
 	if zp == nil {
 		return p

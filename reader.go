@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/internal/bufpool"
 )
 
 // fbufInitial caps the buffer reserved up front for a frame arriving in
@@ -51,10 +52,10 @@ func (r *readState) releaseBufs() {
 var readStatePool statePool[readState]
 
 // putPooled gives back a pooled buffer that b (grown by append, maybe
-// reallocated) now stands for; putBuf drops sizes it did not hand out.
+// reallocated) now stands for; bufpool.Put drops sizes it did not hand out.
 func putPooled(bp *[]byte, b []byte) {
 	*bp = b
-	putBuf(bp)
+	bufpool.Put(bp)
 }
 
 // appendPooled appends p to the pooled buffer (*b, *bp), taking one of at
@@ -70,7 +71,7 @@ func appendPooled(b *[]byte, bp **[]byte, p []byte, hint int64) {
 		} else {
 			size = max(size, 2*cap(*b))
 		}
-		nbp := getBuf(size)
+		nbp := bufpool.Get(size)
 		nb := append((*nbp)[:0], *b...)
 		if *bp != nil {
 			putPooled(*bp, *b)

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/internal/bufpool"
 )
 
 // Send queues f for writing. Ownership of f.Payload passes to the session
@@ -155,7 +156,7 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 		if err != nil {
 			s.mu.Unlock()
 			if pooled != nil {
-				putBuf(pooled)
+				bufpool.Put(pooled)
 			}
 			return err
 		}
@@ -165,7 +166,7 @@ func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bo
 	writeNow := !s.writing && s.conn != nil
 	if pooled == nil && copyPayload && !writeNow && len(f.Payload) > 0 {
 		// The frame will wait for the writer: it needs bytes of its own.
-		pooled = getBuf(len(f.Payload))
+		pooled = bufpool.Get(len(f.Payload))
 		p := (*pooled)[:len(f.Payload)]
 		copy(p, f.Payload)
 		f.Payload = p
@@ -329,7 +330,7 @@ func (s *Session) enqueueControl(op frame.Opcode, payload []byte) bool {
 	var pooled *[]byte
 	var p []byte
 	if len(payload) > 0 {
-		pooled = getBuf(len(payload))
+		pooled = bufpool.Get(len(payload))
 		p = (*pooled)[:len(payload)]
 		copy(p, payload)
 	}

@@ -3,11 +3,10 @@ package rawws
 import (
 	"encoding/binary"
 	"errors"
-	"math/bits"
 	"math/rand/v2"
-	"sync"
 
 	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/internal/bufpool"
 	"github.com/rawws/rawws/poller"
 )
 
@@ -289,7 +288,7 @@ func (s *Session) encodeBatch(w *writeState, batch []outFrame) [][]byte {
 			h.Masked = true
 			binary.LittleEndian.PutUint32(h.Key[:], rand.Uint32())
 			if len(p) > 0 {
-				bp := getBuf(len(p))
+				bp := bufpool.Get(len(p))
 				m := (*bp)[:len(p)]
 				copy(m, p)
 				Mask(h.Key, 0, m)
@@ -314,13 +313,13 @@ func (w *writeState) releaseBatch(batch []outFrame) {
 	clear(w.iov)
 	w.iov = w.iov[:0]
 	for i, bp := range w.maskBufs {
-		putBuf(bp)
+		bufpool.Put(bp)
 		w.maskBufs[i] = nil
 	}
 	w.maskBufs = w.maskBufs[:0]
 	for i := range batch {
 		if bp := batch[i].pooled; bp != nil {
-			putBuf(bp)
+			bufpool.Put(bp)
 		}
 		if pf := batch[i].prep; pf != nil {
 			pf.release()
@@ -343,7 +342,7 @@ func (s *Session) dropQueueLocked() {
 	}
 	for i := range w.q {
 		if bp := w.q[i].pooled; bp != nil {
-			putBuf(bp)
+			bufpool.Put(bp)
 		}
 		if pf := w.q[i].prep; pf != nil {
 			pf.release()
@@ -373,41 +372,4 @@ func (s *Session) waitChanLocked() <-chan struct{} {
 		c.wake = make(chan struct{})
 	}
 	return c.wake
-}
-
-// Buffer pool in power-of-two classes from 64 B to 1 MiB; larger buffers
-// are allocated and left to the GC.
-const (
-	minPoolShift = 6
-	maxPoolShift = 20
-)
-
-var bufPools [maxPoolShift - minPoolShift + 1]sync.Pool
-
-// getBuf returns a buffer of capacity >= n (length 0 is not promised: use
-// (*bp)[:n]).
-func getBuf(n int) *[]byte {
-	shift := minPoolShift
-	if n > 1<<minPoolShift {
-		shift = bits.Len(uint(n - 1))
-	}
-	if shift > maxPoolShift {
-		b := make([]byte, n)
-		return &b
-	}
-	if v := bufPools[shift-minPoolShift].Get(); v != nil {
-		return v.(*[]byte)
-	}
-	b := make([]byte, 1<<shift)
-	return &b
-}
-
-// putBuf returns a buffer from getBuf to its pool.
-func putBuf(bp *[]byte) {
-	c := cap(*bp)
-	if c < 1<<minPoolShift || c > 1<<maxPoolShift || c&(c-1) != 0 {
-		return
-	}
-	*bp = (*bp)[:c]
-	bufPools[bits.Len(uint(c))-1-minPoolShift].Put(bp)
 }
