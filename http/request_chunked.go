@@ -6,6 +6,8 @@ package http
 // overflow checked, extensions skipped but bounded, trailers skipped but
 // bounded.
 
+import "github.com/rawws/rawws/http/body"
+
 const (
 	csSize   uint8 = iota
 	csSizeWS       // whitespace after the size: only ';' or CRLF may follow
@@ -21,10 +23,13 @@ const (
 	csEndLF
 )
 
+// The push decoder holds a request to the bounds of body.DecodeChunked, so
+// a chunked body either codec accepts the other accepts too (the
+// differential test in request_chunked_test.go checks it).
 const (
-	maxChunkLine = 4096 // size line with extensions
-	maxTrailer   = 16 << 10
-	maxTrailers  = 64
+	maxChunkLine = body.MaxChunkLineBytes // size line with extensions
+	maxTrailer   = body.MaxChunkTrailerBytes
+	maxTrailers  = body.MaxChunkTrailerFields
 )
 
 type chunkDecoder struct {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/rawws/rawws/http/body"
 )
 
 // pushDecode feeds in to the push decoder in pieces of size step.
@@ -53,26 +55,26 @@ func TestChunkDecoder(t *testing.T) {
 	}
 }
 
-// checkChunked compares the push decoder with DecodeChunked (written by
+// checkChunked compares the push decoder with body.DecodeChunked (written by
 // someone else) on the same bytes: same verdict, same body, same end.
 // Deliberate difference: none known; an input DecodeChunked needs more
 // bytes for is "not done" for us.
 func checkChunked(t *testing.T, in []byte, step int) {
 	t.Helper()
-	body, consumed, done, err := pushDecode(in, step, 1<<30)
+	got, consumed, done, err := pushDecode(in, step, 1<<30)
 	br := bufio.NewReader(bytes.NewReader(in))
-	want, werr := io.ReadAll(DecodeChunked(br))
+	want, werr := io.ReadAll(body.DecodeChunked(br))
 	if werr != nil {
 		if err == nil && done {
-			t.Fatalf("%q: we decode %q, DecodeChunked fails: %v", in, body, werr)
+			t.Fatalf("%q: we decode %q, DecodeChunked fails: %v", in, got, werr)
 		}
 		return
 	}
 	if err != nil || !done {
 		t.Fatalf("%q: we fail (done=%v err=%v), DecodeChunked decodes %q", in, done, err, want)
 	}
-	if !bytes.Equal(body, want) || consumed != len(in)-br.Buffered() {
-		t.Fatalf("%q: we %q (consumed %d), DecodeChunked %q (consumed %d)", in, body, consumed, want, len(in)-br.Buffered())
+	if !bytes.Equal(got, want) || consumed != len(in)-br.Buffered() {
+		t.Fatalf("%q: we %q (consumed %d), DecodeChunked %q (consumed %d)", in, got, consumed, want, len(in)-br.Buffered())
 	}
 }
 

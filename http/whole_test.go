@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rawws/rawws/http/body"
 	"github.com/rawws/rawws/poller"
 )
 
@@ -182,7 +183,7 @@ func writePattern(w io.Writer, n int64, piece int) error {
 }
 
 // serveBig answers /plain with a streamed body, /content with
-// ServeContentAt (so Range works, one or several), the way rawws-echo
+// body.ServeContentAt (so Range works, one or several), the way rawws-echo
 // serves /bytes/N.
 var serveBig = HandlerFunc(func(w *ResponseWriter, r *Request) {
 	switch r.Path {
@@ -195,7 +196,7 @@ var serveBig = HandlerFunc(func(w *ResponseWriter, r *Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(bigSize))
 		w.Write(buf)
 	case "/content":
-		res, err := ServeContentAt(ContentRequest{Method: r.Method, Range: r.Header.Get("Range"), ContentType: "application/octet-stream"},
+		res, err := body.ServeContentAt(body.ContentRequest{Method: r.Method, Range: r.Header.Get("Range"), ContentType: "application/octet-stream"},
 			"", time.Time{}, `"big"`, pat{bigSize}, bigSize)
 		for name, vals := range res.Header {
 			for _, v := range vals {

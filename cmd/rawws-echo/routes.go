@@ -14,6 +14,7 @@ import (
 	"time"
 
 	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/http/body"
 )
 
 // maxBytes caps GET /bytes/N: the body is produced on demand, but a
@@ -87,7 +88,7 @@ func serveBytes(w *rhttp.ResponseWriter, r *rhttp.Request) {
 		w.WriteString("want /bytes/N with 0 <= N <= " + strconv.Itoa(maxBytes) + "\n")
 		return
 	}
-	req := rhttp.ContentRequest{
+	req := body.ContentRequest{
 		Method:          r.Method,
 		Range:           r.Header.Get("Range"),
 		IfRange:         r.Header.Get("If-Range"),
@@ -97,7 +98,7 @@ func serveBytes(w *rhttp.ResponseWriter, r *rhttp.Request) {
 		ContentType:     "application/octet-stream",
 	}
 	etag := `"bytes-` + strconv.FormatInt(n, 10) + `"`
-	res, err := rhttp.ServeContentAt(req, "", epoch, etag, pattern{n}, n)
+	res, err := body.ServeContentAt(req, "", epoch, etag, pattern{n}, n)
 	for name, vals := range res.Header {
 		for _, v := range vals {
 			w.Header().Add(name, v)
@@ -128,7 +129,7 @@ func serveMultipart(w *rhttp.ResponseWriter, r *rhttp.Request) {
 		w.WriteHeader(405)
 		return
 	}
-	mr, err := rhttp.ParseMultipartType(context.Background(), bytes.NewReader(r.Body), r.Header.Get("Content-Type"), int64(len(r.Body)))
+	mr, err := body.ParseMultipartType(context.Background(), bytes.NewReader(r.Body), r.Header.Get("Content-Type"), int64(len(r.Body)))
 	if err != nil {
 		fail(400, err)
 		return
@@ -139,7 +140,7 @@ func serveMultipart(w *rhttp.ResponseWriter, r *rhttp.Request) {
 			fail(400, err)
 			return
 		}
-		p, ok := ev.(rhttp.Part)
+		p, ok := ev.(body.Part)
 		if !ok {
 			continue
 		}

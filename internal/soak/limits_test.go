@@ -16,6 +16,7 @@ import (
 	"github.com/rawws/rawws"
 	"github.com/rawws/rawws/frame"
 	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/http/body"
 	"github.com/rawws/rawws/poller"
 )
 
@@ -430,7 +431,7 @@ func TestLimitHTTPOthersKeepWorking(t *testing.T) {
 		{"URI length 414", "GET /" + strings.Repeat("a", 256) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
 		{"body 413", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n" + strings.Repeat("x", 101), 413},
 		{"chunked body 413", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n" + strings.Repeat("x", 101) + "\r\n0\r\n\r\n", 413},
-		{"chunk line 400", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;" + strings.Repeat("e", rhttp.MaxChunkLineBytes) + "\r\nx\r\n0\r\n\r\n", 400},
+		{"chunk line 400", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;" + strings.Repeat("e", body.MaxChunkLineBytes) + "\r\nx\r\n0\r\n\r\n", 400},
 	}
 	forBackends(t, func(t *testing.T, backend string) {
 		CheckLeaks(t)

@@ -1,4 +1,4 @@
-package http
+package body
 
 import (
 	"crypto/rand"
@@ -67,7 +67,7 @@ func ServeContent(req ContentRequest, name string, modtime time.Time, etag strin
 	getOrHead := method == "GET" || method == "HEAD"
 	known := !modtime.IsZero() && modtime.Unix() != 0
 	if known {
-		h.Set("Last-Modified", modtime.UTC().Format(bdTimeFormat))
+		h.Set("Last-Modified", modtime.UTC().Format(timeFormat))
 	}
 	if etag != "" {
 		h.Set("Etag", etag)
@@ -75,30 +75,30 @@ func ServeContent(req ContentRequest, name string, modtime time.Time, etag strin
 
 	// Preconditions, RFC 9110 §13.2.2.
 	if req.IfMatch != "" {
-		if !bdETagMatch(req.IfMatch, etag, true) {
-			return bdStatusOnly(res, 412), nil
+		if !etagMatch(req.IfMatch, etag, true) {
+			return statusOnly(res, 412), nil
 		}
 	} else if req.IfUnmodifiedSince != "" && known {
-		if t, ok := bdParseHTTPDate(req.IfUnmodifiedSince); ok && modtime.Truncate(time.Second).After(t) {
-			return bdStatusOnly(res, 412), nil
+		if t, ok := parseHTTPDate(req.IfUnmodifiedSince); ok && modtime.Truncate(time.Second).After(t) {
+			return statusOnly(res, 412), nil
 		}
 	}
 	if req.IfNoneMatch != "" {
-		if bdETagMatch(req.IfNoneMatch, etag, false) {
+		if etagMatch(req.IfNoneMatch, etag, false) {
 			if getOrHead {
-				return bdNotModified(res), nil
+				return notModified(res), nil
 			}
-			return bdStatusOnly(res, 412), nil
+			return statusOnly(res, 412), nil
 		}
 	} else if req.IfModifiedSince != "" && getOrHead && known {
-		if t, ok := bdParseHTTPDate(req.IfModifiedSince); ok && !modtime.Truncate(time.Second).After(t) {
-			return bdNotModified(res), nil
+		if t, ok := parseHTTPDate(req.IfModifiedSince); ok && !modtime.Truncate(time.Second).After(t) {
+			return notModified(res), nil
 		}
 	}
 
 	size, err := content.Seek(0, io.SeekEnd)
 	if err != nil {
-		return bdStatusOnly(ContentResponse{Header: textproto.MIMEHeader{}}, 500), fmt.Errorf("%w: %v", ErrContentSeek, err)
+		return statusOnly(ContentResponse{Header: textproto.MIMEHeader{}}, 500), fmt.Errorf("%w: %v", ErrContentSeek, err)
 	}
 	ctype := req.ContentType
 	if ctype == "" {
@@ -110,14 +110,14 @@ func ServeContent(req ContentRequest, name string, modtime time.Time, etag strin
 	h.Set("Accept-Ranges", "bytes")
 
 	var ranges []ByteRange
-	if getOrHead && req.Range != "" && size > 0 && bdIfRangeAllows(req.IfRange, etag, modtime, known) {
+	if getOrHead && req.Range != "" && size > 0 && ifRangeAllows(req.IfRange, etag, modtime, known) {
 		ranges, err = ParseRange(req.Range, size)
 		if errors.Is(err, ErrRangeNotSatisfiable) {
 			// An error response must not be cached as the representation: drop its validators.
 			h.Del("Etag")
 			h.Del("Last-Modified")
 			h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
-			return bdStatusOnly(res, 416), nil
+			return statusOnly(res, 416), nil
 		}
 		// Other errors: ignore the Range header (RFC 9110 §14.2 allows it).
 	}
@@ -128,7 +128,7 @@ func ServeContent(req ContentRequest, name string, modtime time.Time, etag strin
 		res.Length = size
 		h.Set("Content-Type", ctype)
 		if method != "HEAD" {
-			res.Body = bdSection(content, 0, size)
+			res.Body = section(content, 0, size)
 		}
 	case 1:
 		r := ranges[0]
@@ -137,10 +137,10 @@ func ServeContent(req ContentRequest, name string, modtime time.Time, etag strin
 		h.Set("Content-Type", ctype)
 		h.Set("Content-Range", r.ContentRange(size))
 		if method != "HEAD" {
-			res.Body = bdSection(content, r.Start, r.Len())
+			res.Body = section(content, r.Start, r.Len())
 		}
 	default:
-		boundary := bdRandomBoundary()
+		boundary := randomBoundary()
 		producer := func(r ByteRange) (io.Reader, error) {
 			if ra, ok := content.(io.ReaderAt); ok {
 				return io.NewSectionReader(ra, r.Start, r.Len()), nil
@@ -153,7 +153,7 @@ func ServeContent(req ContentRequest, name string, modtime time.Time, etag strin
 		body, n, err := WriteMultipleRanges(producer, ranges, size, boundary, ctype)
 		if err != nil {
 			// Cannot happen: the ranges come from ParseRange and the boundary is valid.
-			return bdStatusOnly(ContentResponse{Header: textproto.MIMEHeader{}}, 500), err
+			return statusOnly(ContentResponse{Header: textproto.MIMEHeader{}}, 500), err
 		}
 		res.Status = 206
 		res.Length = n
@@ -172,12 +172,12 @@ func ServeContentAt(req ContentRequest, name string, modtime time.Time, etag str
 	return ServeContent(req, name, modtime, etag, io.NewSectionReader(content, 0, size))
 }
 
-// bdTimeFormat is the IMF-fixdate layout of RFC 9110 §5.6.7.
-const bdTimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
+// timeFormat is the IMF-fixdate layout of RFC 9110 §5.6.7.
+const timeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 
-// bdParseHTTPDate accepts the three date forms a recipient must accept (RFC 9110 §5.6.7).
-func bdParseHTTPDate(s string) (time.Time, bool) {
-	for _, layout := range []string{bdTimeFormat, "Monday, 02-Jan-06 15:04:05 GMT", time.ANSIC} {
+// parseHTTPDate accepts the three date forms a recipient must accept (RFC 9110 §5.6.7).
+func parseHTTPDate(s string) (time.Time, bool) {
+	for _, layout := range []string{timeFormat, "Monday, 02-Jan-06 15:04:05 GMT", time.ANSIC} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, true
 		}
@@ -185,42 +185,42 @@ func bdParseHTTPDate(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func bdStatusOnly(res ContentResponse, status int) ContentResponse {
+func statusOnly(res ContentResponse, status int) ContentResponse {
 	res.Status = status
 	res.Body = nil
 	res.Length = 0
 	return res
 }
 
-// bdNotModified keeps the validators of a 304 (RFC 9110 §15.4.5): ETag, and Last-Modified
+// notModified keeps the validators of a 304 (RFC 9110 §15.4.5): ETag, and Last-Modified
 // only when there is no ETag.
-func bdNotModified(res ContentResponse) ContentResponse {
+func notModified(res ContentResponse) ContentResponse {
 	if res.Header.Get("Etag") != "" {
 		res.Header.Del("Last-Modified")
 	}
-	return bdStatusOnly(res, 304)
+	return statusOnly(res, 304)
 }
 
-// bdIfRangeAllows evaluates If-Range (RFC 9110 §13.1.5): an entity-tag must match strongly,
+// ifRangeAllows evaluates If-Range (RFC 9110 §13.1.5): an entity-tag must match strongly,
 // a date must equal Last-Modified exactly.
-func bdIfRangeAllows(ifRange, etag string, modtime time.Time, known bool) bool {
+func ifRangeAllows(ifRange, etag string, modtime time.Time, known bool) bool {
 	if ifRange == "" {
 		return true
 	}
-	if tag, rest, ok := bdScanETag(strings.TrimSpace(ifRange)); ok {
-		return strings.TrimSpace(rest) == "" && etag != "" && bdETagEqual(tag, etag, true)
+	if tag, rest, ok := scanETag(strings.TrimSpace(ifRange)); ok {
+		return strings.TrimSpace(rest) == "" && etag != "" && etagEqual(tag, etag, true)
 	}
 	if !known {
 		return false
 	}
-	t, ok := bdParseHTTPDate(ifRange)
+	t, ok := parseHTTPDate(ifRange)
 	return ok && t.Unix() == modtime.Unix()
 }
 
-// bdETagMatch reports whether the If-Match / If-None-Match list matches etag: "*" matches
+// etagMatch reports whether the If-Match / If-None-Match list matches etag: "*" matches
 // any current representation, otherwise one listed tag must compare equal (strongly for
 // If-Match, weakly for If-None-Match).
-func bdETagMatch(list, etag string, strong bool) bool {
+func etagMatch(list, etag string, strong bool) bool {
 	list = strings.TrimSpace(list)
 	if list == "*" {
 		return true
@@ -233,11 +233,11 @@ func bdETagMatch(list, etag string, strong bool) bool {
 			list = list[1:]
 			continue
 		}
-		tag, rest, ok := bdScanETag(list)
+		tag, rest, ok := scanETag(list)
 		if !ok {
 			return false
 		}
-		if bdETagEqual(tag, etag, strong) {
+		if etagEqual(tag, etag, strong) {
 			return true
 		}
 		list = rest
@@ -245,8 +245,8 @@ func bdETagMatch(list, etag string, strong bool) bool {
 	return false
 }
 
-// bdScanETag reads one entity-tag (`W/"x"` or `"x"`) from the front of s.
-func bdScanETag(s string) (tag, rest string, ok bool) {
+// scanETag reads one entity-tag (`W/"x"` or `"x"`) from the front of s.
+func scanETag(s string) (tag, rest string, ok bool) {
 	start := 0
 	if strings.HasPrefix(s, "W/") {
 		start = 2
@@ -267,9 +267,9 @@ func bdScanETag(s string) (tag, rest string, ok bool) {
 	return "", s, false
 }
 
-// bdETagEqual compares entity-tags (RFC 9110 §8.8.3.2): strongly, both must be strong and
+// etagEqual compares entity-tags (RFC 9110 §8.8.3.2): strongly, both must be strong and
 // equal; weakly, the opaque parts must be equal.
-func bdETagEqual(a, b string, strong bool) bool {
+func etagEqual(a, b string, strong bool) bool {
 	aw, bw := strings.HasPrefix(a, "W/"), strings.HasPrefix(b, "W/")
 	if strong {
 		return !aw && !bw && a == b
@@ -277,24 +277,24 @@ func bdETagEqual(a, b string, strong bool) bool {
 	return strings.TrimPrefix(a, "W/") == strings.TrimPrefix(b, "W/")
 }
 
-// bdSection returns a reader of n bytes from off, with ReadAt when available so that
+// section returns a reader of n bytes from off, with ReadAt when available so that
 // the content's seek offset does not matter.
-func bdSection(content io.ReadSeeker, off, n int64) io.Reader {
+func section(content io.ReadSeeker, off, n int64) io.Reader {
 	if ra, ok := content.(io.ReaderAt); ok {
 		return io.NewSectionReader(ra, off, n)
 	}
-	return &bdSeekReader{rs: content, off: off, n: n}
+	return &seekReader{rs: content, off: off, n: n}
 }
 
-// bdSeekReader seeks on its first Read, so that building a response does not move the
+// seekReader seeks on its first Read, so that building a response does not move the
 // content before the body is actually read.
-type bdSeekReader struct {
+type seekReader struct {
 	rs     io.ReadSeeker
 	off, n int64
 	sought bool
 }
 
-func (s *bdSeekReader) Read(p []byte) (int, error) {
+func (s *seekReader) Read(p []byte) (int, error) {
 	if !s.sought {
 		if _, err := s.rs.Seek(s.off, io.SeekStart); err != nil {
 			return 0, fmt.Errorf("%w: %v", ErrContentSeek, err)
@@ -315,9 +315,9 @@ func (s *bdSeekReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// bdRandomBoundary returns 32 hex digits from crypto/rand: a part cannot contain it
+// randomBoundary returns 32 hex digits from crypto/rand: a part cannot contain it
 // except by a 2^-128 chance.
-func bdRandomBoundary() string {
+func randomBoundary() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])

@@ -1,4 +1,4 @@
-package http
+package body
 
 import (
 	"io"
@@ -19,9 +19,9 @@ func BenchmarkParseRange(b *testing.B) {
 }
 
 func BenchmarkWriteMultipleRanges(b *testing.B) {
-	content := bdTestContent(1 << 20)
+	content := testContent(1 << 20)
 	ranges := []ByteRange{{0, 99999}, {300000, 399999}, {900000, 999999}}
-	producer := func(r ByteRange) (io.Reader, error) { return bdNewByteSection(content, r), nil }
+	producer := func(r ByteRange) (io.Reader, error) { return newByteSection(content, r), nil }
 	buf := make([]byte, 32<<10)
 	b.ReportAllocs()
 	b.SetBytes(300000)
@@ -30,17 +30,17 @@ func BenchmarkWriteMultipleRanges(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		io.CopyBuffer(io.Discard, bdOnlyReader{body}, buf)
+		io.CopyBuffer(io.Discard, onlyReader{body}, buf)
 	}
 }
 
-type bdByteSection struct{ b []byte }
+type byteSection struct{ b []byte }
 
-func bdNewByteSection(b []byte, r ByteRange) *bdByteSection {
-	return &bdByteSection{b[r.Start : r.End+1]}
+func newByteSection(b []byte, r ByteRange) *byteSection {
+	return &byteSection{b[r.Start : r.End+1]}
 }
 
-func (s *bdByteSection) Read(p []byte) (int, error) {
+func (s *byteSection) Read(p []byte) (int, error) {
 	if len(s.b) == 0 {
 		return 0, io.EOF
 	}

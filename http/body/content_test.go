@@ -1,4 +1,4 @@
-package http
+package body
 
 import (
 	"bytes"
@@ -16,12 +16,12 @@ import (
 )
 
 var (
-	bdTestModTime = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
-	bdTestETag    = `"v1"`
+	testModTime = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	testETag    = `"v1"`
 )
 
-// bdTestContent is size bytes of readable text.
-func bdTestContent(size int) []byte {
+// testContent is size bytes of readable text.
+func testContent(size int) []byte {
 	b := make([]byte, size)
 	for i := range b {
 		b[i] = 'a' + byte(i%26)
@@ -32,8 +32,8 @@ func bdTestContent(size int) []byte {
 	return b
 }
 
-// bdRangeCorpus are Range headers for the differential test and the fuzz seeds (size 100).
-var bdRangeCorpus = []string{
+// rangeCorpus are Range headers for the differential test and the fuzz seeds (size 100).
+var rangeCorpus = []string{
 	"", "bytes=0-0", "bytes=0-99", "bytes=0-", "bytes=50-", "bytes=-1", "bytes=-100", "bytes=-200",
 	"bytes=99-99", "bytes=100-", "bytes=100-200", "bytes=5-1000",
 	"bytes=0-9,90-99", "bytes=0-9, 50-59, 90-", "bytes=90-99,0-9", "bytes=-5,0-4",
@@ -44,8 +44,8 @@ var bdRangeCorpus = []string{
 	"bytes=200-300,0-1", "bytes=200-300,300-400",
 }
 
-// bdStdServe runs net/http.ServeContent for req.
-func bdStdServe(req ContentRequest, content []byte) *httptest.ResponseRecorder {
+// stdServe runs net/http.ServeContent for req.
+func stdServe(req ContentRequest, content []byte) *httptest.ResponseRecorder {
 	method := req.Method
 	if method == "" {
 		method = "GET"
@@ -58,19 +58,19 @@ func bdStdServe(req ContentRequest, content []byte) *httptest.ResponseRecorder {
 		}
 	}
 	w := httptest.NewRecorder()
-	w.Header().Set("Etag", bdTestETag)
-	nethttp.ServeContent(w, r, "f.txt", bdTestModTime, bytes.NewReader(content))
+	w.Header().Set("Etag", testETag)
+	nethttp.ServeContent(w, r, "f.txt", testModTime, bytes.NewReader(content))
 	return w
 }
 
-var bdContentRangeRE = regexp.MustCompile(`^bytes (\d+)-(\d+)/(\d+)$`)
+var contentRangeRE = regexp.MustCompile(`^bytes (\d+)-(\d+)/(\d+)$`)
 
-// bdRangesOf checks that a 206 body holds the right bytes for its Content-Range(s) and
+// rangesOf checks that a 206 body holds the right bytes for its Content-Range(s) and
 // returns the ranges; zero-length ranges (a net/http quirk) are returned as {s, s-1}.
-func bdRangesOf(t *testing.T, who string, h textproto.MIMEHeader, body, content []byte) []ByteRange {
+func rangesOf(t *testing.T, who string, h textproto.MIMEHeader, body, content []byte) []ByteRange {
 	t.Helper()
 	check := func(cr string, data []byte) ByteRange {
-		m := bdContentRangeRE.FindStringSubmatch(cr)
+		m := contentRangeRE.FindStringSubmatch(cr)
 		if m == nil {
 			t.Fatalf("%s: Content-Range %q", who, cr)
 		}
@@ -83,7 +83,7 @@ func bdRangesOf(t *testing.T, who string, h textproto.MIMEHeader, body, content 
 	}
 	if strings.HasPrefix(h.Get("Content-Type"), "multipart/byteranges") {
 		var out []ByteRange
-		for _, p := range bdPartsOf(t, h.Get("Content-Type"), body) {
+		for _, p := range partsOf(t, h.Get("Content-Type"), body) {
 			if p[0] != "text/plain; charset=utf-8" {
 				t.Fatalf("%s: part type %q", who, p[0])
 			}
@@ -94,8 +94,8 @@ func bdRangesOf(t *testing.T, who string, h textproto.MIMEHeader, body, content 
 	return []ByteRange{check(h.Get("Content-Range"), body)}
 }
 
-// bdCoverage is the set of bytes the ranges select.
-func bdCoverage(rs []ByteRange, size int) []bool {
+// coverage is the set of bytes the ranges select.
+func coverage(rs []ByteRange, size int) []bool {
 	c := make([]bool, size)
 	for _, r := range rs {
 		for i := r.Start; i <= r.End; i++ {
@@ -105,12 +105,12 @@ func bdCoverage(rs []ByteRange, size int) []bool {
 	return c
 }
 
-// bdCheckServeContentAgainstStd compares ServeContent with net/http.ServeContent for one
+// checkServeContentAgainstStd compares ServeContent with net/http.ServeContent for one
 // request, allowing only the differences documented in bodies_doc.go.
-func bdCheckServeContentAgainstStd(t *testing.T, req ContentRequest, content []byte) {
+func checkServeContentAgainstStd(t *testing.T, req ContentRequest, content []byte) {
 	t.Helper()
-	w := bdStdServe(req, content)
-	res, err := ServeContent(req, "f.txt", bdTestModTime, bdTestETag, bytes.NewReader(content))
+	w := stdServe(req, content)
+	res, err := ServeContent(req, "f.txt", testModTime, testETag, bytes.NewReader(content))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func bdCheckServeContentAgainstStd(t *testing.T, req ContentRequest, content []b
 			return // we stopped at the overlap before a later invalid spec
 		case std == 206 && res.Status == 416 && req.Method == "HEAD":
 			// net/http keeps a zero-length suffix range ("-0"): "bytes 100-99/100".
-			m := bdContentRangeRE.FindStringSubmatch(w.Header().Get("Content-Range"))
+			m := contentRangeRE.FindStringSubmatch(w.Header().Get("Content-Range"))
 			if m != nil {
 				s, _ := strconv.Atoi(m[1])
 				e, _ := strconv.Atoi(m[2])
@@ -149,7 +149,7 @@ func bdCheckServeContentAgainstStd(t *testing.T, req ContentRequest, content []b
 			}
 		case std == 206 && res.Status == 416:
 			// net/http keeps zero-length suffix ranges ("-0").
-			for _, r := range bdRangesOf(t, "net/http", textproto.MIMEHeader(w.Header()), w.Body.Bytes(), content) {
+			for _, r := range rangesOf(t, "net/http", textproto.MIMEHeader(w.Header()), w.Body.Bytes(), content) {
 				if r.Len() != 0 {
 					t.Fatalf("%s", desc)
 				}
@@ -187,8 +187,8 @@ func bdCheckServeContentAgainstStd(t *testing.T, req ContentRequest, content []b
 		if req.Method == "HEAD" {
 			return
 		}
-		ours := bdRangesOf(t, "ours", res.Header, body, content)
-		theirs := bdRangesOf(t, "net/http", textproto.MIMEHeader(w.Header()), w.Body.Bytes(), content)
+		ours := rangesOf(t, "ours", res.Header, body, content)
+		theirs := rangesOf(t, "net/http", textproto.MIMEHeader(w.Header()), w.Body.Bytes(), content)
 		var nonEmpty []ByteRange
 		for _, r := range theirs {
 			if r.Len() > 0 {
@@ -211,7 +211,7 @@ func bdCheckServeContentAgainstStd(t *testing.T, req ContentRequest, content []b
 		if len(ours) > len(nonEmpty) {
 			t.Fatalf("%s: more parts than net/http: %v vs %v", desc, ours, theirs)
 		}
-		have, want := bdCoverage(ours, len(content)), bdCoverage(nonEmpty, len(content))
+		have, want := coverage(ours, len(content)), coverage(nonEmpty, len(content))
 		for i := range want {
 			if want[i] && !have[i] {
 				t.Fatalf("%s: byte %d missing: %v vs %v", desc, i, ours, theirs)
@@ -221,34 +221,34 @@ func bdCheckServeContentAgainstStd(t *testing.T, req ContentRequest, content []b
 }
 
 func TestServeContentAgainstNetHTTP(t *testing.T) {
-	content := bdTestContent(100)
-	for _, h := range bdRangeCorpus {
+	content := testContent(100)
+	for _, h := range rangeCorpus {
 		for _, method := range []string{"GET", "HEAD"} {
-			bdCheckServeContentAgainstStd(t, ContentRequest{Method: method, Range: h}, content)
+			checkServeContentAgainstStd(t, ContentRequest{Method: method, Range: h}, content)
 		}
 	}
-	lm := bdTestModTime.Format(nethttp.TimeFormat)
-	older := bdTestModTime.Add(-time.Hour).Format(nethttp.TimeFormat)
-	newer := bdTestModTime.Add(time.Hour).Format(nethttp.TimeFormat)
+	lm := testModTime.Format(nethttp.TimeFormat)
+	older := testModTime.Add(-time.Hour).Format(nethttp.TimeFormat)
+	newer := testModTime.Add(time.Hour).Format(nethttp.TimeFormat)
 	conditional := []ContentRequest{
-		{IfNoneMatch: bdTestETag}, {IfNoneMatch: `W/"v1"`}, {IfNoneMatch: `"x", "v1"`}, {IfNoneMatch: "*"}, {IfNoneMatch: `"x"`},
-		{IfNoneMatch: bdTestETag, Method: "HEAD"},
+		{IfNoneMatch: testETag}, {IfNoneMatch: `W/"v1"`}, {IfNoneMatch: `"x", "v1"`}, {IfNoneMatch: "*"}, {IfNoneMatch: `"x"`},
+		{IfNoneMatch: testETag, Method: "HEAD"},
 		{IfModifiedSince: lm}, {IfModifiedSince: older}, {IfModifiedSince: newer}, {IfModifiedSince: "garbage"},
 		{IfModifiedSince: lm, IfNoneMatch: `"x"`},
-		{IfMatch: bdTestETag}, {IfMatch: `"x"`}, {IfMatch: "*"}, {IfMatch: `W/"v1"`}, {IfMatch: `"x", "v1"`},
+		{IfMatch: testETag}, {IfMatch: `"x"`}, {IfMatch: "*"}, {IfMatch: `W/"v1"`}, {IfMatch: `"x", "v1"`},
 		{IfUnmodifiedSince: lm}, {IfUnmodifiedSince: older}, {IfUnmodifiedSince: newer},
-		{Range: "bytes=0-9", IfRange: bdTestETag}, {Range: "bytes=0-9", IfRange: `"x"`}, {Range: "bytes=0-9", IfRange: `W/"v1"`},
+		{Range: "bytes=0-9", IfRange: testETag}, {Range: "bytes=0-9", IfRange: `"x"`}, {Range: "bytes=0-9", IfRange: `W/"v1"`},
 		{Range: "bytes=0-9", IfRange: lm}, {Range: "bytes=0-9", IfRange: older},
-		{Range: "bytes=0-9,20-29", IfRange: bdTestETag}, {Range: "bytes=0-9", IfRange: lm, IfNoneMatch: `"x"`},
+		{Range: "bytes=0-9,20-29", IfRange: testETag}, {Range: "bytes=0-9", IfRange: lm, IfNoneMatch: `"x"`},
 		{Range: "bytes=0-9", IfMatch: `"x"`}, {Range: "bytes=500-", IfRange: `"x"`},
 	}
 	for _, req := range conditional {
-		bdCheckServeContentAgainstStd(t, req, content)
+		checkServeContentAgainstStd(t, req, content)
 	}
 }
 
 func TestServeContent(t *testing.T) {
-	content := bdTestContent(1000)
+	content := testContent(1000)
 	type want struct {
 		status int
 		header map[string]string
@@ -267,13 +267,13 @@ func TestServeContent(t *testing.T) {
 		{ContentRequest{Range: "items=1-2"}, want{200, nil, string(content)}},
 		{ContentRequest{Range: "bytes=0-,0-"}, want{200, nil, string(content)}},
 		{ContentRequest{Method: "POST", Range: "bytes=0-1"}, want{200, nil, string(content)}},
-		{ContentRequest{IfNoneMatch: bdTestETag}, want{304, map[string]string{"Etag": bdTestETag, "Last-Modified": "", "Content-Length": ""}, ""}},
-		{ContentRequest{IfNoneMatch: bdTestETag, Method: "POST"}, want{412, nil, ""}},
+		{ContentRequest{IfNoneMatch: testETag}, want{304, map[string]string{"Etag": testETag, "Last-Modified": "", "Content-Length": ""}, ""}},
+		{ContentRequest{IfNoneMatch: testETag, Method: "POST"}, want{412, nil, ""}},
 		{ContentRequest{IfMatch: `"other"`}, want{412, nil, ""}},
 		{ContentRequest{ContentType: "application/x-thing"}, want{200, map[string]string{"Content-Type": "application/x-thing"}, string(content)}},
 	}
 	for _, tc := range tests {
-		res, err := ServeContent(tc.req, "file.txt", bdTestModTime, bdTestETag, bytes.NewReader(content))
+		res, err := ServeContent(tc.req, "file.txt", testModTime, testETag, bytes.NewReader(content))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,8 +303,8 @@ func TestServeContentEdgeCases(t *testing.T) {
 		t.Fatalf("empty: %+v", res)
 	}
 	// Multi-range over a plain io.ReadSeeker (no ReaderAt): parts are read in sequence.
-	content := bdTestContent(1000)
-	res, err := ServeContent(ContentRequest{Range: "bytes=900-909,0-9,500-509"}, "f.txt", bdTestModTime, "", bdSeekOnly{bytes.NewReader(content)})
+	content := testContent(1000)
+	res, err := ServeContent(ContentRequest{Range: "bytes=900-909,0-9,500-509"}, "f.txt", testModTime, "", seekOnly{bytes.NewReader(content)})
 	if err != nil || res.Status != 206 {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -312,33 +312,33 @@ func TestServeContentEdgeCases(t *testing.T) {
 	if err != nil || int64(len(body)) != res.Length {
 		t.Fatalf("%d bytes of %d: %v", len(body), res.Length, err)
 	}
-	parts := bdPartsOf(t, res.Header.Get("Content-Type"), body)
+	parts := partsOf(t, res.Header.Get("Content-Type"), body)
 	if len(parts) != 3 || parts[0][2] != string(content[900:910]) || parts[1][2] != string(content[:10]) || parts[2][1] != "bytes 500-509/1000" {
 		t.Fatalf("parts %q", parts)
 	}
 	// Building the response does not move a ReadSeeker's position for the body.
-	rs := bdSeekOnly{bytes.NewReader(content)}
-	res, _ = ServeContent(ContentRequest{Range: "bytes=10-14"}, "f.txt", bdTestModTime, "", rs)
+	rs := seekOnly{bytes.NewReader(content)}
+	res, _ = ServeContent(ContentRequest{Range: "bytes=10-14"}, "f.txt", testModTime, "", rs)
 	rs.Seek(0, io.SeekStart)
 	if b, _ := io.ReadAll(res.Body); string(b) != string(content[10:15]) {
 		t.Fatalf("got %q", b)
 	}
 	// ServeContentAt reads ranges with ReadAt.
-	res, err = ServeContentAt(ContentRequest{Range: "bytes=-3"}, "f.txt", bdTestModTime, "", bytes.NewReader(content), int64(len(content)))
+	res, err = ServeContentAt(ContentRequest{Range: "bytes=-3"}, "f.txt", testModTime, "", bytes.NewReader(content), int64(len(content)))
 	if b, _ := io.ReadAll(res.Body); err != nil || res.Status != 206 || string(b) != string(content[997:]) {
 		t.Fatalf("ServeContentAt: %d %q %v", res.Status, b, err)
 	}
 	// Seek failure.
-	if res, err := ServeContent(ContentRequest{}, "f", bdTestModTime, "", bdBadSeeker{}); !errors.Is(err, ErrContentSeek) || res.Status != 500 {
+	if res, err := ServeContent(ContentRequest{}, "f", testModTime, "", badSeeker{}); !errors.Is(err, ErrContentSeek) || res.Status != 500 {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
 
-type bdSeekOnly struct{ r *bytes.Reader }
+type seekOnly struct{ r *bytes.Reader }
 
-func (s bdSeekOnly) Read(p []byte) (int, error)               { return s.r.Read(p) }
-func (s bdSeekOnly) Seek(off int64, wh int) (int64, error)    { return s.r.Seek(off, wh) }
-func (bdBadSeeker) Read(p []byte) (int, error)                { return 0, io.EOF }
-func (bdBadSeeker) Seek(off int64, whence int) (int64, error) { return 0, errors.New("no seek") }
+func (s seekOnly) Read(p []byte) (int, error)               { return s.r.Read(p) }
+func (s seekOnly) Seek(off int64, wh int) (int64, error)    { return s.r.Seek(off, wh) }
+func (badSeeker) Read(p []byte) (int, error)                { return 0, io.EOF }
+func (badSeeker) Seek(off int64, whence int) (int64, error) { return 0, errors.New("no seek") }
 
-type bdBadSeeker struct{}
+type badSeeker struct{}

@@ -1,4 +1,4 @@
-package http
+package body
 
 import (
 	"bytes"
@@ -121,7 +121,7 @@ func TestParseRangeOverlapLimit(t *testing.T) {
 func TestCoalesceRanges(t *testing.T) {
 	in := []ByteRange{{50, 60}, {0, 10}}
 	if got := CoalesceRanges(in, 10); !slices.Equal(got, in) {
-		t.Fatalf("no merge bdMust keep the order: %v", got)
+		t.Fatalf("no merge must keep the order: %v", got)
 	}
 	if got := CoalesceRanges([]ByteRange{{50, 60}, {0, 10}, {5, 55}}, 0); !slices.Equal(got, []ByteRange{{0, 60}}) {
 		t.Fatalf("got %v", got)
@@ -131,8 +131,8 @@ func TestCoalesceRanges(t *testing.T) {
 	}
 }
 
-// bdPartsOf parses a multipart/byteranges body with mime/multipart.
-func bdPartsOf(t testing.TB, contentType string, body []byte) [][3]string {
+// partsOf parses a multipart/byteranges body with mime/multipart.
+func partsOf(t testing.TB, contentType string, body []byte) [][3]string {
 	t.Helper()
 	_, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
@@ -194,7 +194,7 @@ func TestWriteMultipleRanges(t *testing.T) {
 				{"text/plain", "bytes 30-35/" + total, "uvwxyz"},
 				{"text/plain", "bytes 10-10/" + total, "a"},
 			}
-			if parts := bdPartsOf(t, "multipart/byteranges; boundary=XyZ", got); !slices.Equal(parts, want) {
+			if parts := partsOf(t, "multipart/byteranges; boundary=XyZ", got); !slices.Equal(parts, want) {
 				t.Fatalf("parts %q", parts)
 			}
 			if calls != 3 {
@@ -210,12 +210,12 @@ func TestWriteMultipleRanges(t *testing.T) {
 	}
 }
 
-type bdCloseCounter struct {
+type closeCounter struct {
 	io.Reader
 	closed *int
 }
 
-func (c bdCloseCounter) Close() error { *c.closed++; return nil }
+func (c closeCounter) Close() error { *c.closed++; return nil }
 
 func TestWriteMultipleRangesErrors(t *testing.T) {
 	ok := func(r ByteRange) (io.Reader, error) { return strings.NewReader(strings.Repeat("x", int(r.Len()))), nil }
@@ -240,7 +240,7 @@ func TestWriteMultipleRangesErrors(t *testing.T) {
 	// A short producer fails the body; closers are closed.
 	closed := 0
 	short := func(r ByteRange) (io.Reader, error) {
-		return bdCloseCounter{strings.NewReader("ab"), &closed}, nil
+		return closeCounter{strings.NewReader("ab"), &closed}, nil
 	}
 	body, _, _ := WriteMultipleRanges(short, []ByteRange{{0, 1}, {5, 9}}, 10, "b", "")
 	if _, err := io.ReadAll(body); !errors.Is(err, ErrRangeShort) {
@@ -257,7 +257,7 @@ func TestWriteMultipleRangesErrors(t *testing.T) {
 }
 
 func FuzzParseRange(f *testing.F) {
-	for _, h := range bdRangeCorpus {
+	for _, h := range rangeCorpus {
 		f.Add(h, int64(100))
 	}
 	f.Add("bytes=0-0,-1", int64(1))
@@ -286,20 +286,20 @@ func FuzzParseRange(f *testing.F) {
 			}
 		}
 		if size > 0 && size <= 4096 {
-			bdCheckServeContentAgainstStd(t, ContentRequest{Range: header}, bdTestContent(int(size)))
+			checkServeContentAgainstStd(t, ContentRequest{Range: header}, testContent(int(size)))
 		}
 	})
 }
 
 func TestWriteMultipleRangesIOTest(t *testing.T) {
-	content := bdTestContent(5000)
+	content := testContent(5000)
 	ranges := []ByteRange{{4000, 4999}, {0, 999}, {2000, 2000}}
 	producer := func(r ByteRange) (io.Reader, error) { return bytes.NewReader(content[r.Start : r.End+1]), nil }
 	body, n, err := WriteMultipleRanges(producer, ranges, int64(len(content)), "bb", "text/plain")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := io.ReadAll(bdMust(WriteMultipleRanges(producer, ranges, int64(len(content)), "bb", "text/plain")))
+	want, _ := io.ReadAll(must(WriteMultipleRanges(producer, ranges, int64(len(content)), "bb", "text/plain")))
 	if int64(len(want)) != n {
 		t.Fatalf("length %d, announced %d", len(want), n)
 	}
@@ -308,7 +308,7 @@ func TestWriteMultipleRangesIOTest(t *testing.T) {
 	}
 }
 
-func bdMust(r io.Reader, _ int64, err error) io.Reader {
+func must(r io.Reader, _ int64, err error) io.Reader {
 	if err != nil {
 		panic(err)
 	}

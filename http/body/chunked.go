@@ -1,4 +1,4 @@
-package http
+package body
 
 import (
 	"bufio"
@@ -44,14 +44,14 @@ var (
 	ErrChunkWriterClosed = errors.New("http: write on closed chunked writer")
 )
 
-type bdChunkState uint8
+type chunkState uint8
 
 const (
-	bdChunkSize    bdChunkState = iota // expecting a chunk-size line
-	bdChunkData                        // inside chunk data, n bytes left
-	bdChunkDataEnd                     // expecting the CRLF after chunk data
-	bdChunkTrailer                     // after the last chunk, reading trailer lines
-	bdChunkDone                        // the whole message body was decoded
+	chunkSize    chunkState = iota // expecting a chunk-size line
+	chunkData                      // inside chunk data, n bytes left
+	chunkDataEnd                   // expecting the CRLF after chunk data
+	chunkTrailer                   // after the last chunk, reading trailer lines
+	chunkDone                      // the whole message body was decoded
 )
 
 // ChunkedReader decodes an HTTP/1.1 chunked transfer coding (RFC 9112 §7.1) as a stream.
@@ -64,7 +64,7 @@ const (
 // may read past the end of the chunked body.
 type ChunkedReader struct {
 	r        *bufio.Reader
-	state    bdChunkState
+	state    chunkState
 	n        int64 // bytes left in the current chunk
 	err      error // sticky
 	trailer  textproto.MIMEHeader
@@ -89,7 +89,7 @@ func DecodeChunked(r io.Reader) *ChunkedReader {
 // as received: whether one may be merged into the header section (RFC 9110 §6.5.2) is the
 // caller's decision.
 func (c *ChunkedReader) Trailer() textproto.MIMEHeader {
-	if c.state != bdChunkDone {
+	if c.state != chunkDone {
 		return nil
 	}
 	return c.trailer
@@ -110,9 +110,9 @@ func (c *ChunkedReader) Close() error {
 func (c *ChunkedReader) Read(p []byte) (int, error) {
 	for c.err == nil {
 		switch c.state {
-		case bdChunkSize:
+		case chunkSize:
 			c.err = c.readSize()
-		case bdChunkData:
+		case chunkData:
 			if len(p) == 0 {
 				return 0, nil
 			}
@@ -122,7 +122,7 @@ func (c *ChunkedReader) Read(p []byte) (int, error) {
 			n, err := c.r.Read(p)
 			c.n -= int64(n)
 			if c.n == 0 {
-				c.state = bdChunkDataEnd
+				c.state = chunkDataEnd
 			}
 			if err == io.EOF && c.n > 0 {
 				err = fmt.Errorf("http: chunked body ends inside chunk data (%d bytes missing): %w", c.n, io.ErrUnexpectedEOF)
@@ -133,11 +133,11 @@ func (c *ChunkedReader) Read(p []byte) (int, error) {
 			if n > 0 || err != nil {
 				return n, err
 			}
-		case bdChunkDataEnd:
+		case chunkDataEnd:
 			c.err = c.readDataEnd()
-		case bdChunkTrailer:
+		case chunkTrailer:
 			c.err = c.readTrailerLine()
-		case bdChunkDone:
+		case chunkDone:
 			c.err = io.EOF
 		}
 	}
@@ -156,7 +156,7 @@ func (c *ChunkedReader) readDataEnd() error {
 		return fmt.Errorf("%w after chunk data, got %q", ErrChunkCRLF, b)
 	}
 	c.r.Discard(2)
-	c.state = bdChunkSize
+	c.state = chunkSize
 	return nil
 }
 
@@ -205,7 +205,7 @@ func (c *ChunkedReader) readSize() error {
 	i := 0
 	var n int64
 	for ; i < len(line); i++ {
-		d := bdUnhex(line[i])
+		d := unhex(line[i])
 		if d < 0 {
 			break
 		}
@@ -215,7 +215,7 @@ func (c *ChunkedReader) readSize() error {
 		n = n<<4 | int64(d)
 	}
 	if i == 0 {
-		return fmt.Errorf("%w: %q", ErrChunkSize, bdTrunc(line))
+		return fmt.Errorf("%w: %q", ErrChunkSize, trunc(line))
 	}
 	rest := line[i:]
 	for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
@@ -223,7 +223,7 @@ func (c *ChunkedReader) readSize() error {
 	}
 	if len(rest) > 0 {
 		if rest[0] != ';' {
-			return fmt.Errorf("%w: %q", ErrChunkSize, bdTrunc(line))
+			return fmt.Errorf("%w: %q", ErrChunkSize, trunc(line))
 		}
 		// Extensions carry nothing we act on; they are skipped, but control bytes are
 		// refused because intermediaries disagree on them (request smuggling).
@@ -234,11 +234,11 @@ func (c *ChunkedReader) readSize() error {
 		}
 	}
 	if n == 0 {
-		c.state = bdChunkTrailer
+		c.state = chunkTrailer
 		return nil
 	}
 	c.n = n
-	c.state = bdChunkData
+	c.state = chunkData
 	return nil
 }
 
@@ -250,7 +250,7 @@ func (c *ChunkedReader) readTrailerLine() error {
 	}
 	c.trBytes += len(line) + 2
 	if len(line) == 0 {
-		c.state = bdChunkDone
+		c.state = chunkDone
 		c.line = nil
 		return nil
 	}
@@ -258,7 +258,7 @@ func (c *ChunkedReader) readTrailerLine() error {
 	if c.trFields > MaxChunkTrailerFields {
 		return fmt.Errorf("%w: more than %d fields", ErrChunkTrailerTooLarge, MaxChunkTrailerFields)
 	}
-	name, value, err := bdParseField(line)
+	name, value, err := parseField(line)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrChunkTrailer, err)
 	}
@@ -270,22 +270,22 @@ func (c *ChunkedReader) readTrailerLine() error {
 	return nil
 }
 
-// bdParseField splits "name: value" (RFC 9110 §5): the name is a token with no
+// parseField splits "name: value" (RFC 9110 §5): the name is a token with no
 // whitespace before the colon, the value has its surrounding OWS removed and may not hold
 // CR, LF, NUL or other controls but HTAB. Obsolete line folding is refused.
-func bdParseField(line []byte) (name, value string, err error) {
+func parseField(line []byte) (name, value string, err error) {
 	colon := -1
 	for i, b := range line {
 		if b == ':' {
 			colon = i
 			break
 		}
-		if !bdTokenChar(b) {
-			return "", "", fmt.Errorf("byte %#02x in field name %q", b, bdTrunc(line))
+		if !tokenChar(b) {
+			return "", "", fmt.Errorf("byte %#02x in field name %q", b, trunc(line))
 		}
 	}
 	if colon <= 0 {
-		return "", "", fmt.Errorf("no field name in %q", bdTrunc(line))
+		return "", "", fmt.Errorf("no field name in %q", trunc(line))
 	}
 	v := line[colon+1:]
 	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
@@ -302,8 +302,8 @@ func bdParseField(line []byte) (name, value string, err error) {
 	return string(line[:colon]), string(v), nil
 }
 
-// bdTokenChar reports whether b is a tchar (RFC 9110 §5.6.2).
-func bdTokenChar(b byte) bool {
+// tokenChar reports whether b is a tchar (RFC 9110 §5.6.2).
+func tokenChar(b byte) bool {
 	switch {
 	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
 		return true
@@ -315,7 +315,7 @@ func bdTokenChar(b byte) bool {
 	return false
 }
 
-func bdUnhex(b byte) int {
+func unhex(b byte) int {
 	switch {
 	case '0' <= b && b <= '9':
 		return int(b - '0')
@@ -327,8 +327,8 @@ func bdUnhex(b byte) int {
 	return -1
 }
 
-// bdTrunc keeps error messages short when a peer sends a huge line.
-func bdTrunc(b []byte) []byte {
+// trunc keeps error messages short when a peer sends a huge line.
+func trunc(b []byte) []byte {
 	if len(b) > 64 {
 		return b[:64]
 	}
@@ -372,13 +372,13 @@ func (c *ChunkedWriter) Write(p []byte) (int, error) {
 	if err != nil {
 		return n, err
 	}
-	if _, err := c.w.Write(bdCRLF); err != nil {
+	if _, err := c.w.Write(crlf); err != nil {
 		return n, err
 	}
 	return n, nil
 }
 
-var bdCRLF = []byte("\r\n")
+var crlf = []byte("\r\n")
 
 // Close writes the last chunk, the trailer section and the final CRLF in one Write.
 func (c *ChunkedWriter) Close() error {
@@ -389,7 +389,7 @@ func (c *ChunkedWriter) Close() error {
 	buf := []byte("0\r\n")
 	for name, values := range c.Trailer {
 		for i := 0; i < len(name); i++ {
-			if !bdTokenChar(name[i]) {
+			if !tokenChar(name[i]) {
 				return fmt.Errorf("%w: name %q", ErrChunkTrailer, name)
 			}
 		}

@@ -1,4 +1,4 @@
-package http
+package body
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// bdHugeBody generates a multipart body with one part of size bytes without holding it:
+// hugeBody generates a multipart body with one part of size bytes without holding it:
 // a 64 KiB block repeated, with a near-miss delimiter ("\r\n--bX") in every block.
-type bdHugeBody struct {
+type hugeBody struct {
 	head, tail string
 	block      []byte
 	total      int64 // part bytes in all
@@ -20,16 +20,16 @@ type bdHugeBody struct {
 	crc        uint32 // of the part bytes produced
 }
 
-func bdNewHugeBody(size int64) *bdHugeBody {
+func newHugeBody(size int64) *hugeBody {
 	block := make([]byte, 64<<10)
 	for i := range block {
 		block[i] = 'a' + byte(i%26)
 	}
 	copy(block[1000:], "\r\n--bX")
-	return &bdHugeBody{head: "--b\r\nContent-Type: application/octet-stream\r\n\r\n", tail: "\r\n--b--\r\n", block: block, total: size, size: size}
+	return &hugeBody{head: "--b\r\nContent-Type: application/octet-stream\r\n\r\n", tail: "\r\n--b--\r\n", block: block, total: size, size: size}
 }
 
-func (h *bdHugeBody) Read(p []byte) (int, error) {
+func (h *hugeBody) Read(p []byte) (int, error) {
 	switch h.stage {
 	case 0:
 		n := copy(p, h.head[h.off:])
@@ -64,20 +64,20 @@ func (h *bdHugeBody) Read(p []byte) (int, error) {
 	}
 }
 
-// bdCrcWriter hashes what it is given.
-type bdCrcWriter struct {
+// crcWriter hashes what it is given.
+type crcWriter struct {
 	crc uint32
 	n   int64
 }
 
-func (w *bdCrcWriter) Write(p []byte) (int, error) {
+func (w *crcWriter) Write(p []byte) (int, error) {
 	w.crc = crc32.Update(w.crc, crc32.IEEETable, p)
 	w.n += int64(len(p))
 	return len(p), nil
 }
 
 func TestMultipartHugePartConstantMemory(t *testing.T) {
-	gen := bdNewHugeBody(bdBigPartBytes)
+	gen := newHugeBody(bigPartBytes)
 
 	m, err := ParseMultipartBoundary(context.Background(), []byte("--b"), gen, -1)
 	if err != nil {
@@ -95,7 +95,7 @@ func TestMultipartHugePartConstantMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	part := ev.(Part)
-	w := &bdCrcWriter{}
+	w := &crcWriter{}
 	buf := make([]byte, 32<<10)
 	if _, err := io.CopyBuffer(w, part.Body, buf); err != nil {
 		t.Fatal(err)
@@ -105,14 +105,14 @@ func TestMultipartHugePartConstantMemory(t *testing.T) {
 	}
 	runtime.ReadMemStats(&after)
 
-	if w.n != bdBigPartBytes || w.crc != gen.crc {
-		t.Fatalf("got %d bytes crc %08x, want %d crc %08x", w.n, w.crc, int64(bdBigPartBytes), gen.crc)
+	if w.n != bigPartBytes || w.crc != gen.crc {
+		t.Fatalf("got %d bytes crc %08x, want %d crc %08x", w.n, w.crc, int64(bigPartBytes), gen.crc)
 	}
 	// The parser's buffer (64 KiB), the copy buffer and small values: nothing that grows
 	// with the part.
 	const budget = 4 << 20
 	if d := after.TotalAlloc - before.TotalAlloc; d > budget {
-		t.Errorf("allocated %d bytes while streaming %d", d, int64(bdBigPartBytes))
+		t.Errorf("allocated %d bytes while streaming %d", d, int64(bigPartBytes))
 	}
 	if after.HeapInuse > before.HeapInuse && after.HeapInuse-before.HeapInuse > budget {
 		t.Errorf("heap in use grew by %d bytes", after.HeapInuse-before.HeapInuse)
@@ -121,7 +121,7 @@ func TestMultipartHugePartConstantMemory(t *testing.T) {
 }
 
 func TestMultipartBodyReadAllocs(t *testing.T) {
-	gen := bdNewHugeBody(1 << 30)
+	gen := newHugeBody(1 << 30)
 	m, _ := ParseMultipartBoundary(context.Background(), []byte("--b"), gen, -1)
 	m.SetLimits(MultipartLimits{PartBytes: -1})
 	ev, err := m.Next()

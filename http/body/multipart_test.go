@@ -1,4 +1,4 @@
-package http
+package body
 
 import (
 	"bytes"
@@ -15,15 +15,15 @@ import (
 	"time"
 )
 
-// bdMpEvent is an event with its body read, for comparisons.
-type bdMpEvent struct {
+// mpEvent is an event with its body read, for comparisons.
+type mpEvent struct {
 	kind   string // "preamble", "part", "epilogue"
 	header textproto.MIMEHeader
 	data   string
 }
 
-func bdCollectNext(m *MultipartReader) ([]bdMpEvent, error) {
-	var out []bdMpEvent
+func collectNext(m *MultipartReader) ([]mpEvent, error) {
+	var out []mpEvent
 	for i := 0; i < 100000; i++ {
 		ev, err := m.Next()
 		if err == io.EOF {
@@ -34,12 +34,12 @@ func bdCollectNext(m *MultipartReader) ([]bdMpEvent, error) {
 		}
 		switch e := ev.(type) {
 		case Preamble:
-			out = append(out, bdMpEvent{kind: "preamble", data: string(e.Data)})
+			out = append(out, mpEvent{kind: "preamble", data: string(e.Data)})
 		case Epilogue:
-			out = append(out, bdMpEvent{kind: "epilogue", data: string(e.Data)})
+			out = append(out, mpEvent{kind: "epilogue", data: string(e.Data)})
 		case Part:
 			b, err := io.ReadAll(e.Body)
-			out = append(out, bdMpEvent{kind: "part", header: e.Header, data: string(b)})
+			out = append(out, mpEvent{kind: "part", header: e.Header, data: string(b)})
 			if err != nil {
 				return out, err
 			}
@@ -48,7 +48,7 @@ func bdCollectNext(m *MultipartReader) ([]bdMpEvent, error) {
 	panic("too many events")
 }
 
-func bdParseBody(t testing.TB, boundary, body string, l *MultipartLimits) *MultipartReader {
+func parseBody(t testing.TB, boundary, body string, l *MultipartLimits) *MultipartReader {
 	t.Helper()
 	m, err := ParseMultipartBoundary(context.Background(), []byte("--"+boundary), strings.NewReader(body), int64(len(body)))
 	if err != nil {
@@ -65,49 +65,49 @@ func bdParseBody(t testing.TB, boundary, body string, l *MultipartLimits) *Multi
 func TestMultipartEvents(t *testing.T) {
 	tests := []struct {
 		name, body string
-		want       []bdMpEvent
+		want       []mpEvent
 	}{
 		{"one part", "--b\r\nA: 1\r\n\r\nhello\r\n--b--\r\n",
-			[]bdMpEvent{{kind: "part", header: textproto.MIMEHeader{"A": {"1"}}, data: "hello"}}},
+			[]mpEvent{{kind: "part", header: textproto.MIMEHeader{"A": {"1"}}, data: "hello"}}},
 		{"preamble and epilogue", "pre\r\namble\r\n--b\r\n\r\nx\r\n--b--\r\nthe end\r\n",
-			[]bdMpEvent{{kind: "preamble", data: "pre\r\namble"}, {kind: "part", header: textproto.MIMEHeader{}, data: "x"}, {kind: "epilogue", data: "the end\r\n"}}},
+			[]mpEvent{{kind: "preamble", data: "pre\r\namble"}, {kind: "part", header: textproto.MIMEHeader{}, data: "x"}, {kind: "epilogue", data: "the end\r\n"}}},
 		{"two parts, empty body", "--b\r\nContent-Type: text/plain\r\n\r\n\r\n--b\r\nx-y: z\r\n\r\nzz\r\n--b--",
-			[]bdMpEvent{{kind: "part", header: textproto.MIMEHeader{"Content-Type": {"text/plain"}}}, {kind: "part", header: textproto.MIMEHeader{"X-Y": {"z"}}, data: "zz"}}},
+			[]mpEvent{{kind: "part", header: textproto.MIMEHeader{"Content-Type": {"text/plain"}}}, {kind: "part", header: textproto.MIMEHeader{"X-Y": {"z"}}, data: "zz"}}},
 		{"transport padding", "--b \t\r\n\r\nx\r\n--b\t\r\n\r\ny\r\n--b-- \r\n",
-			[]bdMpEvent{{kind: "part", header: textproto.MIMEHeader{}, data: "x"}, {kind: "part", header: textproto.MIMEHeader{}, data: "y"}}},
+			[]mpEvent{{kind: "part", header: textproto.MIMEHeader{}, data: "x"}, {kind: "part", header: textproto.MIMEHeader{}, data: "y"}}},
 		{"boundary-like content", "--b\r\n\r\n--b\r\n--bx\r\n--b-x\r\n-\r\n--\r\n--b\r\n\r\n\r\n--b--\r\n",
-			[]bdMpEvent{{kind: "part", header: textproto.MIMEHeader{}, data: "--b\r\n--bx\r\n--b-x\r\n-\r\n--"}, {kind: "part", header: textproto.MIMEHeader{}}}},
+			[]mpEvent{{kind: "part", header: textproto.MIMEHeader{}, data: "--b\r\n--bx\r\n--b-x\r\n-\r\n--"}, {kind: "part", header: textproto.MIMEHeader{}}}},
 		{"CR LF inside part", "--b\r\n\r\n\r\n\r\n\r\r\n--b--\r\n",
-			[]bdMpEvent{{kind: "part", header: textproto.MIMEHeader{}, data: "\r\n\r\n\r"}}},
+			[]mpEvent{{kind: "part", header: textproto.MIMEHeader{}, data: "\r\n\r\n\r"}}},
 		{"no parts", "--b--\r\n", nil},
 		{"repeated header", "--b\r\nA: 1\r\na: 2\r\n\r\n\r\n--b--\r\n",
-			[]bdMpEvent{{kind: "part", header: textproto.MIMEHeader{"A": {"1", "2"}}}}},
+			[]mpEvent{{kind: "part", header: textproto.MIMEHeader{"A": {"1", "2"}}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := bdCollectNext(bdParseBody(t, "b", tc.body, nil))
+			got, err := collectNext(parseBody(t, "b", tc.body, nil))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bdEqualEvents(got, tc.want) {
+			if !equalEvents(got, tc.want) {
 				t.Fatalf("got %+v\nwant %+v", got, tc.want)
 			}
 			// One byte at a time, length unknown.
 			m, _ := ParseMultipartBoundary(context.Background(), []byte("--b"), iotest.OneByteReader(strings.NewReader(tc.body)), -1)
-			got, err = bdCollectNext(m)
-			if err != nil || !bdEqualEvents(got, tc.want) {
+			got, err = collectNext(m)
+			if err != nil || !equalEvents(got, tc.want) {
 				t.Fatalf("one byte reads: %+v %v", got, err)
 			}
 		})
 	}
 }
 
-func bdEqualEvents(a, b []bdMpEvent) bool {
+func equalEvents(a, b []mpEvent) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
-		if a[i].kind != b[i].kind || a[i].data != b[i].data || !bdEqualHeader(a[i].header, b[i].header) {
+		if a[i].kind != b[i].kind || a[i].data != b[i].data || !equalHeader(a[i].header, b[i].header) {
 			return false
 		}
 	}
@@ -134,7 +134,7 @@ func TestMultipartMalformed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := bdCollectNext(bdParseBody(t, "b", tc.body, nil))
+			_, err := collectNext(parseBody(t, "b", tc.body, nil))
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("error %v, want %v", err, tc.want)
 			}
@@ -146,18 +146,18 @@ func TestMultipartTotalLength(t *testing.T) {
 	body := "--b\r\n\r\nhello\r\n--b--\r\nEPILOGUE"
 	// The source is not read past totalLength: the epilogue is cut there.
 	m, _ := ParseMultipartBoundary(context.Background(), []byte("--b"), strings.NewReader(body), int64(len(body)-3))
-	got, err := bdCollectNext(m)
+	got, err := collectNext(m)
 	if err != nil || len(got) != 2 || got[1].data != "EPILO" {
 		t.Fatalf("%+v %v", got, err)
 	}
 	// A source ending in the epilogue before the announced length is an unexpected EOF.
 	m, _ = ParseMultipartBoundary(context.Background(), []byte("--b"), strings.NewReader(body), int64(len(body)+1))
-	if _, err := bdCollectNext(m); !errors.Is(err, io.ErrUnexpectedEOF) {
+	if _, err := collectNext(m); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("short epilogue: %v", err)
 	}
 	// A shorter source than announced is an unexpected EOF.
 	m, _ = ParseMultipartBoundary(context.Background(), []byte("--b"), strings.NewReader(body[:10]), int64(len(body)))
-	if _, err := bdCollectNext(m); !errors.Is(err, io.ErrUnexpectedEOF) {
+	if _, err := collectNext(m); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -183,7 +183,7 @@ func TestParseMultipartType(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", ct, err)
 		}
-		got, err := bdCollectNext(m)
+		got, err := collectNext(m)
 		if err != nil || len(got) != 1 || got[0].data != "x" {
 			t.Fatalf("%s: %+v %v", ct, got, err)
 		}
@@ -192,7 +192,7 @@ func TestParseMultipartType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := bdCollectNext(m); err != nil || len(got) != 1 || got[0].data != "q" {
+	if got, err := collectNext(m); err != nil || len(got) != 1 || got[0].data != "q" {
 		t.Fatalf("%+v %v", got, err)
 	}
 	bad := []struct {
@@ -218,7 +218,7 @@ func TestParseMultipartType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := bdCollectNext(m); err != nil || len(got) != 1 {
+	if got, err := collectNext(m); err != nil || len(got) != 1 {
 		t.Fatalf("Content-Length not honoured: %+v %v", got, err)
 	}
 	if _, err := ParseMultipartBoundary(ctx, []byte("b"), strings.NewReader(""), -1); !errors.Is(err, ErrMultipartBoundary) {
@@ -226,8 +226,8 @@ func TestParseMultipartType(t *testing.T) {
 	}
 }
 
-// bdBodyWithParts returns a body of n parts with one header and the given content.
-func bdBodyWithParts(n int, content string) string {
+// bodyWithParts returns a body of n parts with one header and the given content.
+func bodyWithParts(n int, content string) string {
 	var b strings.Builder
 	for i := 0; i < n; i++ {
 		b.WriteString("--b\r\nA: 1\r\n\r\n" + content + "\r\n")
@@ -261,22 +261,22 @@ func TestMultipartLimits(t *testing.T) {
 		{"header bytes one over", "--b\r\n" + headerOf(l.HeaderBytes+1) + "x\r\n--b--", nil, ErrMultipartHeaderTooLarge},
 		{"header fields at limit", "--b\r\n" + fields(l.HeaderFields) + "x\r\n--b--", nil, nil},
 		{"header fields one over", "--b\r\n" + fields(l.HeaderFields+1) + "x\r\n--b--", nil, ErrMultipartTooManyHeaders},
-		{"parts at limit", bdBodyWithParts(l.Parts, "x"), nil, nil},
-		{"parts one over", bdBodyWithParts(l.Parts+1, "x"), nil, ErrMultipartTooManyParts},
-		{"part bytes at limit", bdBodyWithParts(2, strings.Repeat("z", 1000)), &MultipartLimits{PartBytes: 1000}, nil},
-		{"part bytes one over", bdBodyWithParts(2, strings.Repeat("z", 1001)), &MultipartLimits{PartBytes: 1000}, ErrMultipartPartTooLarge},
-		{"part bytes unlimited", bdBodyWithParts(1, strings.Repeat("z", 100000)), &MultipartLimits{PartBytes: -1}, nil},
+		{"parts at limit", bodyWithParts(l.Parts, "x"), nil, nil},
+		{"parts one over", bodyWithParts(l.Parts+1, "x"), nil, ErrMultipartTooManyParts},
+		{"part bytes at limit", bodyWithParts(2, strings.Repeat("z", 1000)), &MultipartLimits{PartBytes: 1000}, nil},
+		{"part bytes one over", bodyWithParts(2, strings.Repeat("z", 1001)), &MultipartLimits{PartBytes: 1000}, ErrMultipartPartTooLarge},
+		{"part bytes unlimited", bodyWithParts(1, strings.Repeat("z", 100000)), &MultipartLimits{PartBytes: -1}, nil},
 		{"padding at limit", "--b" + strings.Repeat(" ", MaxMultipartPadding) + "\r\n\r\nx\r\n--b--" + strings.Repeat("\t", MaxMultipartPadding) + "\r\n", nil, nil},
 		{"padding one over", "--b" + strings.Repeat(" ", MaxMultipartPadding+1) + "\r\n\r\nx\r\n--b--", nil, ErrMultipartPaddingTooLong},
 		{"close padding one over", "--b\r\n\r\nx\r\n--b--" + strings.Repeat("\t", MaxMultipartPadding+1) + "\r\n", nil, ErrMultipartPaddingTooLong},
-		{"default part limit", bdBodyWithParts(1, strings.Repeat("z", 100000)), &MultipartLimits{}, nil},
+		{"default part limit", bodyWithParts(1, strings.Repeat("z", 100000)), &MultipartLimits{}, nil},
 	}
 	if n := len(headerOf(l.HeaderBytes)); n != l.HeaderBytes {
 		t.Fatalf("test helper: %d", n)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := bdCollectNext(bdParseBody(t, "b", tc.body, tc.limits))
+			_, err := collectNext(parseBody(t, "b", tc.body, tc.limits))
 			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 				t.Fatalf("error %v, want %v", err, tc.want)
 			}
@@ -285,12 +285,12 @@ func TestMultipartLimits(t *testing.T) {
 			if tc.limits != nil {
 				m.SetLimits(*tc.limits)
 			}
-			_, err = bdCollectNext(m)
+			_, err = collectNext(m)
 			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 				t.Fatalf("unknown length: error %v, want %v", err, tc.want)
 			}
 			// Skipping part bodies (Next drains them) hits the same limits.
-			m = bdParseBody(t, "b", tc.body, tc.limits)
+			m = parseBody(t, "b", tc.body, tc.limits)
 			for i := 0; i < 2000; i++ {
 				if _, err = m.Next(); err != nil {
 					break
@@ -304,7 +304,7 @@ func TestMultipartLimits(t *testing.T) {
 			}
 		})
 	}
-	m := bdParseBody(t, "b", "--b--", nil)
+	m := parseBody(t, "b", "--b--", nil)
 	m.Next()
 	if err := m.SetLimits(MultipartLimits{}); !errors.Is(err, ErrMultipartStarted) {
 		t.Fatalf("SetLimits after start: %v", err)
@@ -314,18 +314,18 @@ func TestMultipartLimits(t *testing.T) {
 func TestMultipartAll(t *testing.T) {
 	body := "pre\r\n--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b--\r\nepi"
 	var kinds []string
-	for ev, err := range bdParseBody(t, "b", body, nil).All() {
+	for ev, err := range parseBody(t, "b", body, nil).All() {
 		if err != nil {
 			t.Fatal(err)
 		}
 		kinds = append(kinds, fmt.Sprintf("%T", ev))
 	}
-	if strings.Join(kinds, ",") != "http.Preamble,http.Part,http.Part,http.Epilogue" {
+	if strings.Join(kinds, ",") != "body.Preamble,body.Part,body.Part,body.Epilogue" {
 		t.Fatalf("got %v", kinds)
 	}
 	// Stopping early.
 	n := 0
-	for range bdParseBody(t, "b", body, nil).All() {
+	for range parseBody(t, "b", body, nil).All() {
 		n++
 		break
 	}
@@ -335,7 +335,7 @@ func TestMultipartAll(t *testing.T) {
 	// An error is yielded once, last.
 	var last error
 	count := 0
-	for _, err := range bdParseBody(t, "b", "--b\r\n\r\nunterminated", nil).All() {
+	for _, err := range parseBody(t, "b", "--b\r\n\r\nunterminated", nil).All() {
 		last = err
 		count++
 	}
@@ -346,7 +346,7 @@ func TestMultipartAll(t *testing.T) {
 
 func TestMultipartEventsChannel(t *testing.T) {
 	body := "pre\r\n--b\r\nA: 1\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b\r\n\r\nthree\r\n--b--\r\nepi"
-	m := bdParseBody(t, "b", body, nil)
+	m := parseBody(t, "b", body, nil)
 	var got []string
 	for ev := range m.Events() {
 		switch e := ev.(type) {
@@ -377,11 +377,11 @@ func TestMultipartEventsChannel(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 	if m.Events() != m.Events() {
-		t.Fatal("Events bdMust return the same channel")
+		t.Fatal("Events must return the same channel")
 	}
 
 	// An error ends the channel and is reported by Err.
-	m = bdParseBody(t, "b", "--b\r\nbad\r\n\r\n", nil)
+	m = parseBody(t, "b", "--b\r\nbad\r\n\r\n", nil)
 	for range m.Events() {
 	}
 	if !errors.Is(m.Err(), ErrMultipartMalformed) {
@@ -426,10 +426,10 @@ func TestMultipartEventsCancel(t *testing.T) {
 	}
 }
 
-// bdMimeParts parses with mime/multipart's NextRawPart (no quoted-printable decoding).
-func bdMimeParts(boundary string, body []byte) ([]bdMpEvent, error) {
+// mimeParts parses with mime/multipart's NextRawPart (no quoted-printable decoding).
+func mimeParts(boundary string, body []byte) ([]mpEvent, error) {
 	r := multipart.NewReader(bytes.NewReader(body), boundary)
-	var out []bdMpEvent
+	var out []mpEvent
 	for i := 0; i < 10000; i++ {
 		p, err := r.NextRawPart()
 		if err == io.EOF {
@@ -442,12 +442,12 @@ func bdMimeParts(boundary string, body []byte) ([]bdMpEvent, error) {
 		if err != nil {
 			return out, err
 		}
-		out = append(out, bdMpEvent{kind: "part", header: p.Header, data: string(b)})
+		out = append(out, mpEvent{kind: "part", header: p.Header, data: string(b)})
 	}
 	return out, errors.New("too many parts")
 }
 
-var bdMultipartCorpus = []string{
+var multipartCorpus = []string{
 	"--b\r\nA: 1\r\n\r\nhello\r\n--b--\r\n",
 	"preamble\r\n--b\r\n\r\nx\r\n--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nfile\r\ncontent\r\n--b--\r\nepilogue",
 	"--b \r\n\r\nx\r\n--b--",
@@ -463,33 +463,33 @@ var bdMultipartCorpus = []string{
 	"",
 }
 
-// bdCheckMultipartAgainstStd parses body with both parsers; when both succeed, the parts
-// (headers and bodies) bdMust be equal.
-func bdCheckMultipartAgainstStd(t *testing.T, body []byte) {
+// checkMultipartAgainstStd parses body with both parsers; when both succeed, the parts
+// (headers and bodies) must be equal.
+func checkMultipartAgainstStd(t *testing.T, body []byte) {
 	m, err := ParseMultipartBoundary(context.Background(), []byte("--b"), bytes.NewReader(body), int64(len(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.SetLimits(MultipartLimits{Parts: 10000})
-	ours, oursErr := bdCollectNext(m)
-	std, stdErr := bdMimeParts("b", body)
-	if oursErr != nil || stdErr != nil || bdLfBoundary(body) {
+	ours, oursErr := collectNext(m)
+	std, stdErr := mimeParts("b", body)
+	if oursErr != nil || stdErr != nil || lfBoundary(body) {
 		return
 	}
-	var parts []bdMpEvent
+	var parts []mpEvent
 	for _, e := range ours {
 		if e.kind == "part" {
 			parts = append(parts, e)
 		}
 	}
-	if !bdEqualEvents(parts, std) {
+	if !equalEvents(parts, std) {
 		t.Fatalf("%q:\nours %+v\nmime %+v", body, parts, std)
 	}
 }
 
-// bdLfBoundary reports whether body has a boundary line ended or started by a bare LF,
+// lfBoundary reports whether body has a boundary line ended or started by a bare LF,
 // which mime/multipart takes as a delimiter (its LF-only mode) and we do not.
-func bdLfBoundary(body []byte) bool {
+func lfBoundary(body []byte) bool {
 	for i := 0; ; {
 		j := bytes.Index(body[i:], []byte("--b"))
 		if j < 0 {
@@ -511,8 +511,8 @@ func bdLfBoundary(body []byte) bool {
 }
 
 func TestMultipartAgainstMime(t *testing.T) {
-	for _, body := range bdMultipartCorpus {
-		bdCheckMultipartAgainstStd(t, []byte(body))
+	for _, body := range multipartCorpus {
+		checkMultipartAgainstStd(t, []byte(body))
 	}
 	// A larger generated body with many parts of varied sizes.
 	var b strings.Builder
@@ -522,28 +522,28 @@ func TestMultipartAgainstMime(t *testing.T) {
 	}
 	b.WriteString("--b--\r\n")
 	body := b.String()
-	ours, err := bdCollectNext(bdParseBody(t, "b", body, nil))
+	ours, err := collectNext(parseBody(t, "b", body, nil))
 	if err != nil || len(ours) != 201 {
 		t.Fatalf("%d events, %v", len(ours), err)
 	}
-	std, err := bdMimeParts("b", []byte(body))
-	if err != nil || !bdEqualEvents(ours[1:], std) {
+	std, err := mimeParts("b", []byte(body))
+	if err != nil || !equalEvents(ours[1:], std) {
 		t.Fatalf("differs from mime/multipart (%v)", err)
 	}
 }
 
 func FuzzMultipart(f *testing.F) {
-	for _, body := range bdMultipartCorpus {
+	for _, body := range multipartCorpus {
 		f.Add([]byte(body))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		bdCheckMultipartAgainstStd(t, body)
+		checkMultipartAgainstStd(t, body)
 		// One byte at a time from an unknown-length source: same events or same failure.
 		m, _ := ParseMultipartBoundary(context.Background(), []byte("--b"), bytes.NewReader(body), int64(len(body)))
-		a, errA := bdCollectNext(m)
+		a, errA := collectNext(m)
 		m, _ = ParseMultipartBoundary(context.Background(), []byte("--b"), iotest.OneByteReader(bytes.NewReader(body)), -1)
-		b, errB := bdCollectNext(m)
-		if (errA == nil) != (errB == nil) || errA == nil && !bdEqualEvents(a, b) {
+		b, errB := collectNext(m)
+		if (errA == nil) != (errB == nil) || errA == nil && !equalEvents(a, b) {
 			t.Fatalf("%q: whole %+v %v, bytewise %+v %v", body, a, errA, b, errB)
 		}
 	})
@@ -558,7 +558,7 @@ func TestMultipartWriterRoundTrip(t *testing.T) {
 	for round := 0; round < 20; round++ {
 		var buf bytes.Buffer
 		w := multipart.NewWriter(&buf)
-		var want []bdMpEvent
+		var want []mpEvent
 		for i := 0; i < int(next()%6); i++ {
 			data := make([]byte, next()%3000)
 			for j := range data {
@@ -570,22 +570,22 @@ func TestMultipartWriterRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			pw.Write(data)
-			want = append(want, bdMpEvent{kind: "part", header: h, data: string(data)})
+			want = append(want, mpEvent{kind: "part", header: h, data: string(data)})
 		}
 		w.Close()
 		m, err := ParseMultipartType(context.Background(), bytes.NewReader(buf.Bytes()), w.FormDataContentType(), int64(buf.Len()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := bdCollectNext(m)
+		got, err := collectNext(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bdEqualEvents(got, want) {
+		if !equalEvents(got, want) {
 			t.Fatalf("round %d: %d events, want %d", round, len(got), len(want))
 		}
-		std, err := bdMimeParts(w.Boundary(), buf.Bytes())
-		if err != nil || !bdEqualEvents(std, want) {
+		std, err := mimeParts(w.Boundary(), buf.Bytes())
+		if err != nil || !equalEvents(std, want) {
 			t.Fatalf("round %d: mime/multipart disagrees: %v", round, err)
 		}
 	}
@@ -593,7 +593,7 @@ func TestMultipartWriterRoundTrip(t *testing.T) {
 
 func TestMultipartPartBodyIOTest(t *testing.T) {
 	content := strings.Repeat("ab\r\n--c\r\n-", 5000)
-	m := bdParseBody(t, "b", bdBodyWithParts(1, content), nil)
+	m := parseBody(t, "b", bodyWithParts(1, content), nil)
 	ev, err := m.Next()
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package http
+package body
 
 import (
 	"bytes"
@@ -11,9 +11,9 @@ import (
 
 func BenchmarkMultipart(b *testing.B) {
 	for _, size := range []int{1 << 10, 1 << 20} {
-		body := []byte(bdBodyWithParts(8, strings.Repeat("q\r\n-", size/4)))
+		body := []byte(bodyWithParts(8, strings.Repeat("q\r\n-", size/4)))
 		buf := make([]byte, 32<<10)
-		b.Run(bdSizeName(size)+"/rawws", func(b *testing.B) {
+		b.Run(sizeName(size)+"/rawws", func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -23,12 +23,12 @@ func BenchmarkMultipart(b *testing.B) {
 						b.Fatal(err)
 					}
 					if p, ok := ev.(Part); ok {
-						io.CopyBuffer(io.Discard, bdOnlyReader{p.Body}, buf)
+						io.CopyBuffer(io.Discard, onlyReader{p.Body}, buf)
 					}
 				}
 			}
 		})
-		b.Run(bdSizeName(size)+"/mime", func(b *testing.B) {
+		b.Run(sizeName(size)+"/mime", func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -41,7 +41,7 @@ func BenchmarkMultipart(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					io.CopyBuffer(io.Discard, bdOnlyReader{p}, buf)
+					io.CopyBuffer(io.Discard, onlyReader{p}, buf)
 				}
 			}
 		})

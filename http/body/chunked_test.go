@@ -1,4 +1,4 @@
-package http
+package body
 
 import (
 	"bufio"
@@ -12,8 +12,8 @@ import (
 	"testing/iotest"
 )
 
-// bdDecodeAll reads a whole chunked body, in reads of the given size (0: io.ReadAll).
-func bdDecodeAll(in []byte, chunk int) ([]byte, textproto.MIMEHeader, *ChunkedReader, error) {
+// decodeAll reads a whole chunked body, in reads of the given size (0: io.ReadAll).
+func decodeAll(in []byte, chunk int) ([]byte, textproto.MIMEHeader, *ChunkedReader, error) {
 	c := DecodeChunked(bytes.NewReader(in))
 	var out []byte
 	var err error
@@ -61,14 +61,14 @@ func TestDecodeChunkedValid(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, chunk := range []int{0, 1, 3, 4096} {
-				got, tr, _, err := bdDecodeAll([]byte(tc.in), chunk)
+				got, tr, _, err := decodeAll([]byte(tc.in), chunk)
 				if err != nil {
 					t.Fatalf("read size %d: %v", chunk, err)
 				}
 				if string(got) != tc.want {
 					t.Fatalf("read size %d: got %q, want %q", chunk, got, tc.want)
 				}
-				if !bdEqualHeader(tr, tc.trailer) {
+				if !equalHeader(tr, tc.trailer) {
 					t.Fatalf("trailer %v, want %v", tr, tc.trailer)
 				}
 			}
@@ -81,7 +81,7 @@ func TestDecodeChunkedValid(t *testing.T) {
 	}
 }
 
-func bdEqualHeader(a, b textproto.MIMEHeader) bool {
+func equalHeader(a, b textproto.MIMEHeader) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -134,7 +134,7 @@ func TestDecodeChunkedInvalid(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, chunk := range []int{0, 1} {
-				_, _, _, err := bdDecodeAll([]byte(tc.in), chunk)
+				_, _, _, err := decodeAll([]byte(tc.in), chunk)
 				if !errors.Is(err, tc.want) {
 					t.Fatalf("read size %d: error %v, want %v", chunk, err, tc.want)
 				}
@@ -145,7 +145,7 @@ func TestDecodeChunkedInvalid(t *testing.T) {
 
 func TestDecodeChunkedMaxSize(t *testing.T) {
 	// The largest int64 is a valid size; the body then ends early, not with an overflow.
-	_, _, _, err := bdDecodeAll([]byte("7fffffffffffffff\r\nabc"), 0)
+	_, _, _, err := decodeAll([]byte("7fffffffffffffff\r\nabc"), 0)
 	if !errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrChunkSizeOverflow) {
 		t.Fatalf("got %v", err)
 	}
@@ -181,12 +181,12 @@ func TestDecodeChunkedLimits(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, chunk := range []int{0, 7} {
-				_, _, _, err := bdDecodeAll([]byte(tc.in), chunk)
+				_, _, _, err := decodeAll([]byte(tc.in), chunk)
 				if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 					t.Fatalf("read size %d: error %v, want %v", chunk, err, tc.want)
 				}
 			}
-			// A small caller-provided bufio.Reader bdMust give the same result.
+			// A small caller-provided bufio.Reader must give the same result.
 			c := DecodeChunked(bufio.NewReaderSize(strings.NewReader(tc.in), 16))
 			_, err := io.ReadAll(c)
 			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
@@ -257,7 +257,7 @@ func TestChunkedWriter(t *testing.T) {
 	if buf.String() != want {
 		t.Fatalf("got %q", buf.String())
 	}
-	got, tr, _, err := bdDecodeAll(buf.Bytes(), 0)
+	got, tr, _, err := decodeAll(buf.Bytes(), 0)
 	if err != nil || string(got) != "hello world"+strings.Repeat("z", 300) || tr.Get("Checksum") != "abc" {
 		t.Fatalf("round trip: %q %v %v", got, tr, err)
 	}
@@ -289,8 +289,8 @@ func TestChunkedWriterAllocs(t *testing.T) {
 	}
 }
 
-// bdChunkedCorpus are inputs for the differential test and the fuzz seed corpus.
-var bdChunkedCorpus = []string{
+// chunkedCorpus are inputs for the differential test and the fuzz seed corpus.
+var chunkedCorpus = []string{
 	"0\r\n\r\n",
 	"5\r\nhello\r\n0\r\n\r\n",
 	"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
@@ -317,9 +317,9 @@ var bdChunkedCorpus = []string{
 	"",
 }
 
-// bdCheckChunkedAgainstStd decodes in with both decoders and fails on any difference that
+// checkChunkedAgainstStd decodes in with both decoders and fails on any difference that
 // is not one of the deliberate ones listed in bodies_doc.go.
-func bdCheckChunkedAgainstStd(t *testing.T, in []byte) {
+func checkChunkedAgainstStd(t *testing.T, in []byte) {
 	c := DecodeChunked(bytes.NewReader(in))
 	ours, oursErr := io.ReadAll(c)
 	std, stdErr := io.ReadAll(httputil.NewChunkedReader(bytes.NewReader(in)))
@@ -338,7 +338,7 @@ func bdCheckChunkedAgainstStd(t *testing.T, in []byte) {
 		}
 	case stdErr == nil:
 		// httputil stops at the last chunk; we also read the trailer section.
-		if c.state == bdChunkTrailer && bytes.Equal(ours, std) {
+		if c.state == chunkTrailer && bytes.Equal(ours, std) {
 			return
 		}
 		if errors.Is(oursErr, ErrChunkExtension) {
@@ -349,20 +349,20 @@ func bdCheckChunkedAgainstStd(t *testing.T, in []byte) {
 }
 
 func TestDecodeChunkedAgainstHTTPUtil(t *testing.T) {
-	for _, in := range bdChunkedCorpus {
-		bdCheckChunkedAgainstStd(t, []byte(in))
+	for _, in := range chunkedCorpus {
+		checkChunkedAgainstStd(t, []byte(in))
 	}
 }
 
 func FuzzDecodeChunked(f *testing.F) {
-	for _, in := range bdChunkedCorpus {
+	for _, in := range chunkedCorpus {
 		f.Add([]byte(in))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		bdCheckChunkedAgainstStd(t, in)
+		checkChunkedAgainstStd(t, in)
 		// Reading in small pieces gives the same outcome as reading at once.
-		a, _, _, errA := bdDecodeAll(in, 0)
-		b, _, _, errB := bdDecodeAll(in, 3)
+		a, _, _, errA := decodeAll(in, 0)
+		b, _, _, errB := decodeAll(in, 3)
 		if !bytes.Equal(a, b) || (errA == nil) != (errB == nil) {
 			t.Fatalf("%q: whole %q %v, pieces %q %v", in, a, errA, b, errB)
 		}
@@ -370,7 +370,7 @@ func FuzzDecodeChunked(f *testing.F) {
 }
 
 func TestChunkedReaderIOTest(t *testing.T) {
-	body := bdChunkedBody(50, 777)
+	body := chunkedBody(50, 777)
 	want := bytes.Repeat([]byte("x"), 50*777)
 	if err := iotest.TestReader(DecodeChunked(bytes.NewReader(body)), want); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,8 @@
-package http
-
-// Message bodies (chunked*.go, multipart*.go, ranges*.go, content*.go) are the CIO helpers
-// of the seed, as streaming Go values that depend on nothing but io.Reader and the
-// standard library, so any HTTP layer (ours or net/http) can use them:
+// Package body holds the HTTP/1.1 message-body codecs, the CIO helpers of the seed
+// (chunked*.go, multipart*.go, ranges*.go, content*.go), as streaming Go values that
+// depend on nothing but io.Reader and the standard library, so any HTTP layer (rawws's
+// http engine or net/http) can use them. It imports the standard library only: keep it
+// so (go list -deps ./http/body names no module package but this one).
 //
 //   - DecodeChunked / NewChunkedWriter: the chunked transfer coding (RFC 9112 §7.1).
 //   - ParseMultipart, ParseMultipartType, ParseMultipartBoundary: multipart bodies
@@ -48,3 +48,4 @@ package http
 //   - the content type is not sniffed: ContentRequest.ContentType, else the extension,
 //     else application/octet-stream;
 //   - 416, 412 and 304 responses carry no body.
+package body

@@ -1,4 +1,4 @@
-package http_test
+package body_test
 
 import (
 	"context"
@@ -6,14 +6,14 @@ import (
 	"io"
 	"strings"
 
-	rawhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/http/body"
 )
 
 func ExampleMultipartReader_All() {
-	body := "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nfirst\r\n" +
+	wire := "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nfirst\r\n" +
 		"--XyZ\r\nContent-Disposition: form-data; name=\"b\"\r\n\r\nsecond\r\n--XyZ--\r\n"
-	m, err := rawhttp.ParseMultipartType(context.Background(), strings.NewReader(body),
-		`multipart/form-data; boundary="XyZ"`, int64(len(body)))
+	m, err := body.ParseMultipartType(context.Background(), strings.NewReader(wire),
+		`multipart/form-data; boundary="XyZ"`, int64(len(wire)))
 	if err != nil {
 		panic(err)
 	}
@@ -22,7 +22,7 @@ func ExampleMultipartReader_All() {
 			fmt.Println("error:", err)
 			return
 		}
-		if part, ok := ev.(rawhttp.Part); ok {
+		if part, ok := ev.(body.Part); ok {
 			data, _ := io.ReadAll(part.Body)
 			fmt.Printf("%s: %s\n", part.Header.Get("Content-Disposition"), data)
 		}

@@ -1,4 +1,4 @@
-package http
+package body
 
 import (
 	"bytes"
@@ -116,14 +116,14 @@ func (Preamble) multipartEvent() {}
 func (Epilogue) multipartEvent() {}
 func (Part) multipartEvent()     {}
 
-type bdMPState uint8
+type mpState uint8
 
 const (
-	bdMPStart   bdMPState = iota // before the first boundary
-	bdMPHeaders                  // just after a delimiter line: a part's header block follows
-	bdMPBody                     // a part's body is being read
-	bdMPClosed                   // after the close delimiter: the epilogue follows
-	bdMPDone                     // everything was returned
+	mpStart   mpState = iota // before the first boundary
+	mpHeaders                // just after a delimiter line: a part's header block follows
+	mpBody                   // a part's body is being read
+	mpClosed                 // after the close delimiter: the epilogue follows
+	mpDone                   // everything was returned
 )
 
 // MultipartReader parses a multipart body (RFC 2046 §5.1, RFC 7578) as a stream of events.
@@ -144,11 +144,11 @@ type MultipartReader struct {
 
 	dashBoundary []byte // "--" + boundary
 	delim        []byte // "\r\n--" + boundary
-	state        bdMPState
+	state        mpState
 	started      bool
 	parts        int
 	err          error // sticky
-	body         *bdPartBody
+	body         *partBody
 
 	once   sync.Once
 	events chan MultipartEvent
@@ -162,7 +162,7 @@ type MultipartReader struct {
 func ParseMultipart(ctx context.Context, r io.Reader, h textproto.MIMEHeader) (*MultipartReader, error) {
 	length := int64(-1)
 	if v := h.Get("Content-Length"); v != "" {
-		if n, ok := bdParseLength(v); ok {
+		if n, ok := parseLength(v); ok {
 			length = n
 		}
 	}
@@ -600,7 +600,7 @@ func (m *MultipartReader) eofErr(where string) error {
 func (m *MultipartReader) next() (MultipartEvent, error) {
 	for {
 		switch m.state {
-		case bdMPStart:
+		case mpStart:
 			pre, err := m.readPreamble()
 			if err != nil {
 				return nil, err
@@ -608,11 +608,11 @@ func (m *MultipartReader) next() (MultipartEvent, error) {
 			if len(pre) > 0 {
 				return Preamble{Data: pre}, nil
 			}
-		case bdMPBody:
+		case mpBody:
 			if err := m.body.drain(); err != nil {
 				return nil, err
 			}
-		case bdMPHeaders:
+		case mpHeaders:
 			m.parts++
 			if m.parts > m.limits.Parts {
 				return nil, fmt.Errorf("%w: more than %d", ErrMultipartTooManyParts, m.limits.Parts)
@@ -621,11 +621,11 @@ func (m *MultipartReader) next() (MultipartEvent, error) {
 			if err != nil {
 				return nil, err
 			}
-			m.body = &bdPartBody{m: m, limit: m.limits.PartBytes, done: make(chan struct{})}
-			m.state = bdMPBody
+			m.body = &partBody{m: m, limit: m.limits.PartBytes, done: make(chan struct{})}
+			m.state = mpBody
 			return Part{Header: h, Body: m.body}, nil
-		case bdMPClosed:
-			m.state = bdMPDone
+		case mpClosed:
+			m.state = mpDone
 			epi, err := m.readEpilogue()
 			if err != nil {
 				return nil, err
@@ -633,7 +633,7 @@ func (m *MultipartReader) next() (MultipartEvent, error) {
 			if len(epi) > 0 {
 				return Epilogue{Data: epi}, nil
 			}
-		case bdMPDone:
+		case mpDone:
 			return nil, io.EOF
 		}
 	}
@@ -685,42 +685,42 @@ func (m *MultipartReader) readPreamble() ([]byte, error) {
 
 // Outcomes of classifying the bytes after a delimiter candidate.
 const (
-	bdDelimNo   = iota // not a delimiter: the candidate is content
-	bdDelimPart        // a delimiter line: a part follows
-	bdDelimEnd         // the close delimiter
-	bdDelimMore        // more bytes are needed to decide
+	delimNo   = iota // not a delimiter: the candidate is content
+	delimPart        // a delimiter line: a part follows
+	delimEnd         // the close delimiter
+	delimMore        // more bytes are needed to decide
 )
 
 // classify looks at the bytes after a candidate delimiter ending at end (relative to m.r)
-// without consuming anything. On bdDelimPart/bdDelimEnd it returns the length of the whole
-// delimiter line, its CRLF included (for bdDelimEnd, the CRLF is optional at the source's end).
+// without consuming anything. On delimPart/delimEnd it returns the length of the whole
+// delimiter line, its CRLF included (for delimEnd, the CRLF is optional at the source's end).
 func (m *MultipartReader) classify(end int) (int, int, error) {
 	data := m.buf[m.r:m.w]
 	eof := m.srcErr != nil
 	if end >= len(data) {
 		if eof {
-			return bdDelimNo, 0, nil
+			return delimNo, 0, nil
 		}
-		return bdDelimMore, 0, nil
+		return delimMore, 0, nil
 	}
-	kind := bdDelimPart
+	kind := delimPart
 	i := end
 	switch c := data[i]; c {
 	case '-':
 		if i+1 >= len(data) {
 			if eof {
-				return bdDelimNo, 0, nil
+				return delimNo, 0, nil
 			}
-			return bdDelimMore, 0, nil
+			return delimMore, 0, nil
 		}
 		if data[i+1] != '-' {
-			return bdDelimNo, 0, nil
+			return delimNo, 0, nil
 		}
-		kind = bdDelimEnd
+		kind = delimEnd
 		i += 2
 	case ' ', '\t', '\r', '\n':
 	default:
-		return bdDelimNo, 0, nil
+		return delimNo, 0, nil
 	}
 	pad := i
 	for i < len(data) && (data[i] == ' ' || data[i] == '\t') {
@@ -731,12 +731,12 @@ func (m *MultipartReader) classify(end int) (int, int, error) {
 	}
 	if i >= len(data) {
 		if eof {
-			if kind == bdDelimEnd {
-				return bdDelimEnd, i, nil
+			if kind == delimEnd {
+				return delimEnd, i, nil
 			}
 			return 0, 0, m.eofErr("inside a boundary line")
 		}
-		return bdDelimMore, 0, nil
+		return delimMore, 0, nil
 	}
 	switch data[i] {
 	case '\r':
@@ -744,7 +744,7 @@ func (m *MultipartReader) classify(end int) (int, int, error) {
 			if eof {
 				return 0, 0, m.eofErr("inside a boundary line")
 			}
-			return bdDelimMore, 0, nil
+			return delimMore, 0, nil
 		}
 		if data[i+1] == '\n' {
 			return kind, i + 2, nil
@@ -763,14 +763,14 @@ func (m *MultipartReader) atDelimiter(at, n int) (bool, error) {
 			return false, err
 		}
 		switch kind {
-		case bdDelimNo:
+		case delimNo:
 			return false, nil
-		case bdDelimPart, bdDelimEnd:
+		case delimPart, delimEnd:
 			m.r += end
-			if kind == bdDelimPart {
-				m.state = bdMPHeaders
+			if kind == delimPart {
+				m.state = mpHeaders
 			} else {
-				m.state = bdMPClosed
+				m.state = mpClosed
 			}
 			return true, nil
 		}
@@ -829,7 +829,7 @@ func (m *MultipartReader) readHeader() (textproto.MIMEHeader, error) {
 		if bytes.IndexByte(line, '\r') >= 0 {
 			return nil, fmt.Errorf("%w: lone CR in a part header", ErrMultipartMalformed)
 		}
-		name, value, err := bdParseField(line)
+		name, value, err := parseField(line)
 		if err != nil {
 			return nil, fmt.Errorf("%w: part header: %v", ErrMultipartMalformed, err)
 		}
@@ -864,9 +864,9 @@ func (m *MultipartReader) readEpilogue() ([]byte, error) {
 	}
 }
 
-// bdPartBody streams one part: it hands out buffered bytes that cannot belong to the next
+// partBody streams one part: it hands out buffered bytes that cannot belong to the next
 // delimiter, and keeps back a tail shorter than the delimiter that might.
-type bdPartBody struct {
+type partBody struct {
 	m     *MultipartReader
 	n     int64 // bytes handed out
 	limit int64
@@ -876,7 +876,7 @@ type bdPartBody struct {
 	fin   bool
 }
 
-func (b *bdPartBody) finish(err error) {
+func (b *partBody) finish(err error) {
 	b.err = err
 	if !b.fin {
 		b.fin = true
@@ -885,7 +885,7 @@ func (b *bdPartBody) finish(err error) {
 }
 
 // Read implements io.Reader.
-func (b *bdPartBody) Read(p []byte) (int, error) {
+func (b *partBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
@@ -901,7 +901,7 @@ func (b *bdPartBody) Read(p []byte) (int, error) {
 		case i > 0:
 			b.safe = i
 		case i < 0:
-			b.safe = len(data) - bdPartialSuffix(data, delim)
+			b.safe = len(data) - partialSuffix(data, delim)
 		default:
 			ok, err := m.atDelimiter(0, len(delim))
 			if err != nil {
@@ -951,9 +951,9 @@ func (b *bdPartBody) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// bdPartialSuffix returns the length of the longest suffix of data that is a proper prefix
-// of delim: those bytes may be the start of a delimiter bdCut by the buffer's end.
-func bdPartialSuffix(data, delim []byte) int {
+// partialSuffix returns the length of the longest suffix of data that is a proper prefix
+// of delim: those bytes may be the start of a delimiter cut by the buffer's end.
+func partialSuffix(data, delim []byte) int {
 	start := max(0, len(data)-len(delim)+1)
 	for i := start; i < len(data); i++ {
 		if data[i] == delim[0] && bytes.HasPrefix(delim, data[i:]) {
@@ -964,7 +964,7 @@ func bdPartialSuffix(data, delim []byte) int {
 }
 
 // Close skips the rest of the part. It returns nil, or the error that ended the part.
-func (b *bdPartBody) Close() error {
+func (b *partBody) Close() error {
 	err := b.drain()
 	if err != nil {
 		return err
@@ -972,7 +972,7 @@ func (b *bdPartBody) Close() error {
 	return nil
 }
 
-func (b *bdPartBody) drain() error {
+func (b *partBody) drain() error {
 	var scratch [4096]byte
 	for b.err == nil {
 		b.Read(scratch[:])
@@ -983,8 +983,8 @@ func (b *bdPartBody) drain() error {
 	return b.err
 }
 
-// bdParseLength parses a non-negative decimal without sign, as Content-Length is written.
-func bdParseLength(s string) (int64, bool) {
+// parseLength parses a non-negative decimal without sign, as Content-Length is written.
+func parseLength(s string) (int64, bool) {
 	if s == "" || len(s) > 18 {
 		return 0, false
 	}

@@ -1,4 +1,4 @@
-package http
+package body
 
 import (
 	"errors"
@@ -76,13 +76,13 @@ func (r ByteRange) ContentRange(size int64) string {
 func ParseRange(header string, size int64) ([]ByteRange, error) {
 	unit, set, ok := strings.Cut(header, "=")
 	if !ok {
-		return nil, fmt.Errorf("%w: no '=' in %q", ErrRangeInvalid, bdCut(header))
+		return nil, fmt.Errorf("%w: no '=' in %q", ErrRangeInvalid, cut(header))
 	}
 	if !strings.EqualFold(strings.TrimSpace(unit), "bytes") {
-		if bdIsToken(unit) {
-			return nil, fmt.Errorf("%w: %q", ErrRangeUnit, bdCut(unit))
+		if isToken(unit) {
+			return nil, fmt.Errorf("%w: %q", ErrRangeUnit, cut(unit))
 		}
-		return nil, fmt.Errorf("%w: bad unit %q", ErrRangeInvalid, bdCut(unit))
+		return nil, fmt.Errorf("%w: bad unit %q", ErrRangeInvalid, cut(unit))
 	}
 	var ranges []ByteRange
 	specs := 0
@@ -98,30 +98,30 @@ func ParseRange(header string, size int64) ([]ByteRange, error) {
 		}
 		first, last, ok := strings.Cut(elem, "-")
 		if !ok {
-			return nil, fmt.Errorf("%w: no '-' in %q", ErrRangeInvalid, bdCut(elem))
+			return nil, fmt.Errorf("%w: no '-' in %q", ErrRangeInvalid, cut(elem))
 		}
 		var r ByteRange
 		if first == "" {
-			n, ok := bdParsePos(last)
+			n, ok := parsePos(last)
 			if !ok {
-				return nil, fmt.Errorf("%w: suffix %q", ErrRangeInvalid, bdCut(elem))
+				return nil, fmt.Errorf("%w: suffix %q", ErrRangeInvalid, cut(elem))
 			}
 			if n == 0 || size <= 0 {
 				continue // unsatisfiable (RFC 9110 §14.1.1)
 			}
 			r = ByteRange{Start: max(0, size-n), End: size - 1}
 		} else {
-			s, ok := bdParsePos(first)
+			s, ok := parsePos(first)
 			if !ok {
-				return nil, fmt.Errorf("%w: first-pos in %q", ErrRangeInvalid, bdCut(elem))
+				return nil, fmt.Errorf("%w: first-pos in %q", ErrRangeInvalid, cut(elem))
 			}
 			e := int64(-1)
 			if last != "" {
-				if e, ok = bdParsePos(last); !ok {
-					return nil, fmt.Errorf("%w: last-pos in %q", ErrRangeInvalid, bdCut(elem))
+				if e, ok = parsePos(last); !ok {
+					return nil, fmt.Errorf("%w: last-pos in %q", ErrRangeInvalid, cut(elem))
 				}
 				if e < s {
-					return nil, fmt.Errorf("%w: last-pos before first-pos in %q", ErrRangeInvalid, bdCut(elem))
+					return nil, fmt.Errorf("%w: last-pos before first-pos in %q", ErrRangeInvalid, cut(elem))
 				}
 			}
 			if s >= size {
@@ -139,7 +139,7 @@ func ParseRange(header string, size int64) ([]ByteRange, error) {
 		ranges = append(ranges, r)
 	}
 	if specs == 0 {
-		return nil, fmt.Errorf("%w: no range in %q", ErrRangeInvalid, bdCut(header))
+		return nil, fmt.Errorf("%w: no range in %q", ErrRangeInvalid, cut(header))
 	}
 	if len(ranges) == 0 {
 		return nil, ErrRangeNotSatisfiable
@@ -179,7 +179,7 @@ func CoalesceRanges(rs []ByteRange, gap int64) []ByteRange {
 	return out
 }
 
-func bdParsePos(s string) (int64, bool) {
+func parsePos(s string) (int64, bool) {
 	if s == "" {
 		return 0, false
 	}
@@ -200,19 +200,19 @@ func bdParsePos(s string) (int64, bool) {
 	return n, true
 }
 
-func bdIsToken(s string) bool {
+func isToken(s string) bool {
 	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !bdTokenChar(s[i]) {
+		if !tokenChar(s[i]) {
 			return false
 		}
 	}
 	return true
 }
 
-func bdCut(s string) string {
+func cut(s string) string {
 	if len(s) > 64 {
 		return s[:64]
 	}
@@ -236,7 +236,7 @@ func WriteMultipleRanges(producer func(r ByteRange) (io.Reader, error), ranges [
 	if len(ranges) == 0 {
 		return nil, 0, fmt.Errorf("%w: no ranges", ErrRangeInvalid)
 	}
-	w := &bdRangesReader{producer: producer, ranges: slices.Clone(ranges), heads: make([]string, len(ranges))}
+	w := &rangesReader{producer: producer, ranges: slices.Clone(ranges), heads: make([]string, len(ranges))}
 	var total int64
 	for i, r := range ranges {
 		if r.Start < 0 || r.End < r.Start || (fullLength >= 0 && r.End >= fullLength) {
@@ -262,9 +262,9 @@ func WriteMultipleRanges(producer func(r ByteRange) (io.Reader, error), ranges [
 	return w, total, nil
 }
 
-// bdRangesReader produces the multipart/byteranges body piece by piece: a part head, the
+// rangesReader produces the multipart/byteranges body piece by piece: a part head, the
 // range's bytes from its producer, the CRLF ending the part, then the close delimiter.
-type bdRangesReader struct {
+type rangesReader struct {
 	producer func(ByteRange) (io.Reader, error)
 	ranges   []ByteRange
 	heads    []string
@@ -279,7 +279,7 @@ type bdRangesReader struct {
 	err  error
 }
 
-func (w *bdRangesReader) Read(p []byte) (int, error) {
+func (w *rangesReader) Read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) && w.err == nil {
 		if w.i == len(w.ranges) {
@@ -354,7 +354,7 @@ func (w *bdRangesReader) Read(p []byte) (int, error) {
 	return n, w.err
 }
 
-func (w *bdRangesReader) closeSrc() {
+func (w *rangesReader) closeSrc() {
 	if c, ok := w.src.(io.Closer); ok {
 		c.Close()
 	}

@@ -1,4 +1,4 @@
-package http
+package body
 
 import (
 	"bytes"
@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// bdChunkedBody is n chunks of size bytes each.
-func bdChunkedBody(n, size int) []byte {
+// chunkedBody is n chunks of size bytes each.
+func chunkedBody(n, size int) []byte {
 	var b bytes.Buffer
 	w := NewChunkedWriter(&b)
 	p := bytes.Repeat([]byte("x"), size)
@@ -19,13 +19,13 @@ func bdChunkedBody(n, size int) []byte {
 	return b.Bytes()
 }
 
-// bdRepeatReader replays body forever, so that a decoder can be read without end.
-type bdRepeatReader struct {
+// repeatReader replays body forever, so that a decoder can be read without end.
+type repeatReader struct {
 	body []byte
 	off  int
 }
 
-func (r *bdRepeatReader) Read(p []byte) (int, error) {
+func (r *repeatReader) Read(p []byte) (int, error) {
 	n := copy(p, r.body[r.off:])
 	r.off = (r.off + n) % len(r.body)
 	return n, nil
@@ -34,7 +34,7 @@ func (r *bdRepeatReader) Read(p []byte) (int, error) {
 func TestDecodeChunkedReadAllocs(t *testing.T) {
 	// An endless stream of 1 KiB chunks: Read allocates nothing.
 	body := []byte("400\r\n" + string(bytes.Repeat([]byte("y"), 1024)) + "\r\n")
-	c := DecodeChunked(&bdRepeatReader{body: body})
+	c := DecodeChunked(&repeatReader{body: body})
 	buf := make([]byte, 700)
 	if n := testing.AllocsPerRun(1000, func() {
 		if _, err := c.Read(buf); err != nil {
@@ -47,24 +47,24 @@ func TestDecodeChunkedReadAllocs(t *testing.T) {
 
 func BenchmarkDecodeChunked(b *testing.B) {
 	for _, size := range []int{64, 16 << 10} {
-		body := bdChunkedBody((1<<20)/size, size)
+		body := chunkedBody((1<<20)/size, size)
 		buf := make([]byte, 32<<10)
-		b.Run(bdSizeName(size)+"/rawws", func(b *testing.B) {
+		b.Run(sizeName(size)+"/rawws", func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
 				c := DecodeChunked(bytes.NewReader(body))
-				if _, err := io.CopyBuffer(io.Discard, bdOnlyReader{c}, buf); err != nil {
+				if _, err := io.CopyBuffer(io.Discard, onlyReader{c}, buf); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
-		b.Run(bdSizeName(size)+"/httputil", func(b *testing.B) {
+		b.Run(sizeName(size)+"/httputil", func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
 				c := httputil.NewChunkedReader(bytes.NewReader(body))
-				if _, err := io.CopyBuffer(io.Discard, bdOnlyReader{c}, buf); err != nil {
+				if _, err := io.CopyBuffer(io.Discard, onlyReader{c}, buf); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -72,17 +72,17 @@ func BenchmarkDecodeChunked(b *testing.B) {
 	}
 }
 
-// bdOnlyReader hides WriterTo/ReaderFrom so both decoders are read the same way.
-type bdOnlyReader struct{ io.Reader }
+// onlyReader hides WriterTo/ReaderFrom so both decoders are read the same way.
+type onlyReader struct{ io.Reader }
 
-func bdSizeName(n int) string {
+func sizeName(n int) string {
 	if n >= 1<<10 {
-		return bdItoaBench(n>>10) + "KiB-chunks"
+		return itoaBench(n>>10) + "KiB-chunks"
 	}
-	return bdItoaBench(n) + "B-chunks"
+	return itoaBench(n) + "B-chunks"
 }
 
-func bdItoaBench(n int) string {
+func itoaBench(n int) string {
 	if n == 0 {
 		return "0"
 	}
