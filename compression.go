@@ -103,7 +103,7 @@ func (s *Session) enableCompression(c *Compression, p deflate.Params, ext string
 	if s.mode == modeMessages {
 		st := c.settings()
 		z.comp = deflate.NewCompressor(st, p, server)
-		z.dec = deflate.NewDecompressor(p, server, s.opts.MaxMessageSize)
+		z.dec = deflate.NewDecompressor(p, server, s.opts.maxMessageSize())
 	}
 	s.coldState().pmd = z
 }

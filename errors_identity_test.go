@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	nethttp "net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -290,37 +291,20 @@ func TestErrorIdentity(t *testing.T) {
 		{name: "Publish of a control frame", sentinel: ErrNotData, want: []error{ErrNotData}, got: func(t *testing.T) error {
 			return NewHub(HubOptions{}).Publish("t", frame.OpPing, nil)
 		}},
-		{name: "Serve after Close", sentinel: ErrServerClosed, want: []error{ErrServerClosed}, got: func(t *testing.T) error {
-			srv, err := NewServer(nil, WithBackend("std"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv.Close()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			return srv.Serve(ln)
+		{name: "UpgradeHTTP into a drained group", sentinel: ErrDraining, want: []error{ErrDraining}, got: func(t *testing.T) error {
+			g := &Group{}
+			g.Drain(bg)
+			r := httptest.NewRequest("GET", "/", nil)
+			_, err := UpgradeHTTP(httptest.NewRecorder(), r, UpgradeOptions{Options: Options{Group: g}})
+			return err
 		}},
-		{name: "OnClose after a shutdown deadline", sentinel: ErrShutdownTimeout, want: []error{ErrShutdownTimeout}, got: func(t *testing.T) error {
+		{name: "OnClose after a drain deadline", sentinel: ErrShutdownTimeout, want: []error{ErrShutdownTimeout}, got: func(t *testing.T) error {
 			h := newRecording()
-			srv, err := NewServer(func(a *App) { a.WebSocket("/", Options{MessageHandler: h.messages()}) }, WithBackend("std"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go srv.Serve(ln)
-			dialRaw(t, ln.Addr().String()) // never answers the drain's Close
-			for deadline := time.Now().Add(5 * time.Second); srv.Sessions() == 0 && time.Now().Before(deadline); {
-				time.Sleep(time.Millisecond)
-			}
+			g := &Group{}
+			NewRawSession(&fakeConn{}, Options{Group: g, MessageHandler: h.messages()}) // never answers the drain's Close
 			ctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
 			defer cancel()
-			srv.Shutdown(ctx)
+			g.Drain(ctx)
 			return h.closeErr(t)
 		}},
 		{name: "Dial: bad URL", sentinel: ErrBadURL, want: []error{ErrBadURL}, got: func(t *testing.T) error {
@@ -366,8 +350,6 @@ func TestErrorIdentity(t *testing.T) {
 			return flushInterrupted(t, eng, cause)
 		}})
 	})
-	// Only off Linux: watching files needs inotify.
-	covered[ErrWatchUnsupported] = true
 	for name, v := range exportedSentinels(t) {
 		if !covered[v] {
 			t.Errorf("the table has no path returning %s", name)
@@ -384,8 +366,7 @@ func exportedSentinels(t *testing.T) map[string]error {
 		"ErrQueueFull": ErrQueueFull, "ErrPingTimeout": ErrPingTimeout, "ErrCloseTimeout": ErrCloseTimeout,
 		"ErrHandshake": ErrHandshake, "ErrBadURL": ErrBadURL, "ErrInvalidFrame": ErrInvalidFrame,
 		"ErrInvalidArgument": ErrInvalidArgument, "ErrShutdownTimeout": ErrShutdownTimeout,
-		"ErrWatchUnsupported": ErrWatchUnsupported, "ErrPreparedReleased": ErrPreparedReleased,
-		"ErrNotData": ErrNotData, "ErrServerClosed": ErrServerClosed,
+		"ErrPreparedReleased": ErrPreparedReleased, "ErrNotData": ErrNotData, "ErrDraining": ErrDraining,
 	}
 	fset := token.NewFileSet()
 	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool {

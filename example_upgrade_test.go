@@ -14,19 +14,16 @@ import (
 // A net/http server keeps serving its routes and hands WebSocket requests
 // to the event loop with UpgradeHTTP: net/http's goroutine for the
 // connection ends at the hijack, and bytes the client sent right behind
-// the request are kept. Going through a Server's UpgradeHTTP adds the
-// graceful drain and the metrics.
+// the request are kept. Naming a Group in the options adds the graceful
+// drain and the counts.
 func ExampleUpgradeHTTP() {
-	ws, err := rawws.NewServer(nil) // no routes of its own: only the registry and engine
-	if err != nil {
-		panic(err)
-	}
+	var sessions rawws.Group
 	echo := rawws.MessageFuncs{Message: func(s *rawws.Session, op frame.Opcode, p []byte) {
-		s.WriteMessage(context.Background(), op, p)
+		s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: op, Payload: p})
 	}}
 	mux := nethttp.NewServeMux()
 	mux.HandleFunc("/ws", func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		ws.UpgradeHTTP(w, r, rawws.UpgradeOptions{Options: rawws.Options{MessageHandler: echo}})
+		rawws.UpgradeHTTP(w, r, rawws.UpgradeOptions{Options: rawws.Options{MessageHandler: echo, Group: &sessions}})
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -44,8 +41,8 @@ func ExampleUpgradeHTTP() {
 	f := <-c.Incoming()
 	fmt.Println(string(f.Payload))
 
-	// net/http's Shutdown does not see hijacked connections; the rawws
-	// server drains them.
+	// net/http's Shutdown does not see hijacked connections; the group
+	// drains them.
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	hs.Shutdown(sctx)
@@ -56,8 +53,10 @@ func ExampleUpgradeHTTP() {
 			}
 		}
 	}()
-	fmt.Println("drained:", ws.Shutdown(sctx))
+	fmt.Println("drained:", sessions.Drain(sctx))
+	fmt.Println("closed by the drain:", sessions.Stats().Closed.Shutdown)
 	// Output:
 	// through net/http
 	// drained: <nil>
+	// closed by the drain: 1
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rawws/rawws"
 	"github.com/rawws/rawws/frame"
+	"github.com/rawws/rawws/server"
 )
 
 // A chat room: every session joins the topic when it opens and what anyone
@@ -26,7 +27,7 @@ func ExampleHub() {
 		panic(err)
 	}
 	defer ln.Close()
-	go rawws.Serve(ln, room)
+	go server.Serve(ln, server.Endpoint{Options: rawws.Options{MessageHandler: room}}, server.Config{})
 
 	ctx := context.Background()
 	var clients []*rawws.Session

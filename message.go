@@ -57,7 +57,7 @@ func (s *Session) msgBegin(r *readState) bool {
 	}
 	// A compressed message is capped on its inflated size (and its
 	// compressed bytes by the decompressor), not here.
-	if max := s.opts.MaxMessageSize; max > 0 && !m.compressed && m.size+h.Length > max {
+	if max := s.opts.maxMessageSize(); max > 0 && !m.compressed && m.size+h.Length > max {
 		s.fail(frame.CloseTooBig, "message too big", ErrMessageTooBig)
 		return false
 	}

@@ -1,6 +1,7 @@
 package rawws
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -28,7 +29,9 @@ const (
 )
 
 // Options configure a Session. The zero value is a server-side raw session
-// with the documented defaults.
+// with the documented defaults; a zero field means its default, applied
+// where the field is read, so sessions can share one Options (an endpoint's
+// sessions do: see Accept) without a copy each.
 type Options struct {
 	// Client marks the session as the client end: frames are masked when
 	// written (SetMasking can change that later) and, with a message
@@ -71,33 +74,64 @@ type Options struct {
 	// handed to it on the loop and Incoming is not used.
 	Handler Handler
 	// MessageHandler, when set, runs the session in message mode (see
-	// NewSession); it takes precedence over Handler.
+	// NewSession). Setting both Handler and MessageHandler is an error
+	// (ErrInvalidArgument) wherever the options are given.
 	MessageHandler MessageHandler
 	// Compression, when set, negotiates permessage-deflate (RFC 7692) in
 	// UpgradeHTTP, App endpoints and Dial; see Compression. nil: the
 	// extension is neither offered nor accepted.
 	Compression *Compression
+	// Group, when set, is the group the session joins when it opens and
+	// leaves when its connection is gone: it counts the session's traffic
+	// and closes it with the others on Group.Drain. An upgrade naming a
+	// group that drains is refused with 503 and ErrDraining. nil: the
+	// session belongs to no group and is counted nowhere.
+	Group *Group
 }
 
-// withDefaults fills the zero fields.
-func (o Options) withDefaults() Options {
+// check refuses options that contradict each other.
+func (o *Options) check() error {
+	if o.Handler != nil && o.MessageHandler != nil {
+		return fmt.Errorf("rawws: options: %w: both Handler and MessageHandler set (one mode per session)", ErrInvalidArgument)
+	}
+	return nil
+}
+
+// The fields with defaults, as the session reads them.
+
+func (o *Options) incomingFrames() int {
 	if o.IncomingFrames <= 0 {
-		o.IncomingFrames = DefaultIncomingFrames
+		return DefaultIncomingFrames
 	}
+	return o.IncomingFrames
+}
+
+func (o *Options) outgoingFrames() int {
 	if o.OutgoingFrames <= 0 {
-		o.OutgoingFrames = DefaultOutgoingFrames
+		return DefaultOutgoingFrames
 	}
+	return o.OutgoingFrames
+}
+
+func (o *Options) outgoingBytes() int {
 	if o.OutgoingBytes <= 0 {
-		o.OutgoingBytes = DefaultOutgoingBytes
+		return DefaultOutgoingBytes
 	}
+	return o.OutgoingBytes
+}
+
+// maxMessageSize is the message cap; negative means none.
+func (o *Options) maxMessageSize() int64 {
 	if o.MaxMessageSize == 0 {
-		o.MaxMessageSize = DefaultMaxMessageSize
+		return DefaultMaxMessageSize
 	}
+	return o.MaxMessageSize
+}
+
+// closeTimeout bounds a closing session's linger; negative means forever.
+func (o *Options) closeTimeout() time.Duration {
 	if o.CloseTimeout == 0 {
-		o.CloseTimeout = DefaultCloseTimeout
+		return DefaultCloseTimeout
 	}
-	if o.Client {
-		o.Masking = true
-	}
-	return o
+	return o.CloseTimeout
 }

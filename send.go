@@ -76,10 +76,10 @@ func (s *Session) fullLocked(n int) bool {
 	if w == nil {
 		return false
 	}
-	if len(w.q) >= s.opts.OutgoingFrames {
+	if len(w.q) >= s.opts.outgoingFrames() {
 		return true
 	}
-	return len(w.q) > 0 && w.qbytes+n > s.opts.OutgoingBytes
+	return len(w.q) > 0 && w.qbytes+n > s.opts.outgoingBytes()
 }
 
 // send queues f; block says whether to wait for room, copyPayload whether
@@ -317,7 +317,7 @@ func (s *Session) enqueueControl(op frame.Opcode, payload []byte) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if s.queuedLocked() >= s.opts.OutgoingFrames+maxControlBacklog {
+	if s.queuedLocked() >= s.opts.outgoingFrames()+maxControlBacklog {
 		c := s.conn
 		s.setErrLocked(ErrQueueFull)
 		s.mu.Unlock()

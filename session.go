@@ -55,8 +55,8 @@ type Session struct {
 	// flags packs the loop's lock-free state (flag* bits) in one word:
 	// an idle connection pays for every byte here.
 	flags atomic.Uint32
-	// regIdx is the session's slot in its server's registry plus one (0:
-	// not registered); guarded by that server's mu.
+	// regIdx is the session's slot in its Group's registry plus one (0:
+	// not in one); guarded by that group's mu.
 	regIdx int32
 	mode   mode
 
@@ -78,8 +78,8 @@ type Session struct {
 	// cold is the state few sessions need, made on first use and kept
 	// (the channel mode's and permessage-deflate's among it).
 	cold atomic.Pointer[sessionCold]
-	// sink is where the traffic counters go: a shard of the server's
-	// counters once the session is registered (metrics.go), else nil.
+	// sink is where the traffic counters go: a shard of its Group's
+	// counters once the session joined one (stats.go), else nil.
 	sink atomic.Pointer[statShard]
 }
 
@@ -94,13 +94,13 @@ const (
 	flagMasking
 	// flagAutoPong: pings are answered (Ponger, message mode).
 	flagAutoPong
-	// flagDrained: the server sent its drain Close 1001 (shutdown.go).
+	// flagDrained: the group's drain sent its Close 1001 (group.go).
 	flagDrained
 	// flagMaxFrame: SetMaxFrameSize replaced the options' limit with
 	// sessionCold.maxFrame.
 	flagMaxFrame
 	// flagPending: the HTTP server handed the connection to the session
-	// before it is attached (endpoint.ServeHTTP): its bytes wait and a
+	// before it is attached (Accept, UpgradeHTTP): its bytes wait and a
 	// close is held until complete. The session is its own hand-off, so
 	// an upgrade allocates no go-between.
 	flagPending
@@ -229,14 +229,19 @@ type chanState struct {
 // channel mode (frames on Incoming); with one of them, in event mode, and
 // the handler's OnOpen runs before NewRawSession returns, on the calling
 // goroutine. conn must be freshly handed over (e.g. by the HTTP server after
-// the 101 answer); bytes already buffered on it are parsed as frames.
+// the 101 answer); bytes already buffered on it are parsed as frames. The
+// session joins opts.Group, if any, before OnOpen.
 //
-// A nil conn is a programmer error, not a run-time condition (every
-// engine hands out a connection or an error): NewRawSession panics on it,
-// before anything is started.
+// A nil conn, or options with both Handler and MessageHandler, are
+// programmer errors, not run-time conditions (every engine hands out a
+// connection or an error): NewRawSession panics on them, before anything
+// is started.
 func NewRawSession(conn poller.Conn, opts Options) *Session {
 	if conn == nil {
 		panic("rawws: NewRawSession: nil poller.Conn")
+	}
+	if err := opts.check(); err != nil {
+		panic(err)
 	}
 	s := newSession(opts)
 	s.attach(conn)
@@ -244,21 +249,22 @@ func NewRawSession(conn poller.Conn, opts Options) *Session {
 	return s
 }
 
-// NewSession is NewRawSession in message mode with h as the MessageHandler.
+// NewSession is NewRawSession in message mode with h as the MessageHandler
+// (opts.Handler must be nil).
 func NewSession(conn poller.Conn, opts Options, h MessageHandler) *Session {
 	opts.MessageHandler = h
 	return NewRawSession(conn, opts)
 }
 
-// newSession builds a session that is not attached to a connection yet.
+// newSession builds a session that is not attached to a connection yet,
+// with options of its own.
 func newSession(opts Options) *Session {
-	o := opts.withDefaults()
-	return newSessionShared(&o)
+	return newSessionShared(&opts)
 }
 
-// newSessionShared is newSession for options that already have their
-// defaults (withDefaults) and that the caller never changes again, so
-// sessions can share them.
+// newSessionShared is newSession for options that the caller never changes
+// again, so sessions can share them (defaults are applied where fields are
+// read).
 func newSessionShared(shared *Options) *Session {
 	s := &Session{opts: shared}
 	var fl uint32
@@ -270,9 +276,9 @@ func newSessionShared(shared *Options) *Session {
 		s.mode = modeFrames
 	default:
 		s.mode = modeChannel
-		s.coldState().ch = &chanState{incoming: make(chan frame.Frame, shared.IncomingFrames), killed: make(chan struct{})}
+		s.coldState().ch = &chanState{incoming: make(chan frame.Frame, shared.incomingFrames()), killed: make(chan struct{})}
 	}
-	if shared.Masking {
+	if shared.Masking || shared.Client {
 		fl |= flagMasking
 	}
 	s.flags.Store(fl)
@@ -350,8 +356,10 @@ func (s *Session) setConn(c poller.Conn) bool {
 	return true
 }
 
-// openUser runs the event handler's OnOpen.
+// openUser puts the session in its group, then runs the event handler's
+// OnOpen.
 func (s *Session) openUser() {
+	s.joinGroup()
 	switch s.mode {
 	case modeFrames:
 		s.opts.Handler.OnOpen(s)
@@ -463,6 +471,11 @@ func (s *Session) onClose(c poller.Conn, err error) {
 		}
 	}
 	s.flags.Or(flagReadDead)
+	if g := s.opts.Group; g != nil {
+		// Before the handler's OnClose, so a drain that sees the group
+		// empty has counted every session.
+		g.leave(s, cause)
+	}
 	switch s.mode {
 	case modeChannel:
 		s.closeIncoming()
@@ -680,8 +693,8 @@ func (s *Session) MaxFrameSize() int64 {
 	// Most sessions never change the limit: it is derived from the shared
 	// options rather than stored per session.
 	max := s.opts.MaxFrameSize
-	if max == 0 && s.mode == modeMessages && s.opts.MaxMessageSize > 0 {
-		max = s.opts.MaxMessageSize
+	if max == 0 && s.mode == modeMessages && s.opts.maxMessageSize() > 0 {
+		max = s.opts.maxMessageSize()
 	}
 	switch {
 	case max == 0:
@@ -738,7 +751,7 @@ func (s *Session) Outgoing() chan<- frame.Frame {
 	start := p == nil
 	if start {
 		p = &outPump{
-			out:  make(chan frame.Frame, s.opts.OutgoingFrames),
+			out:  make(chan frame.Frame, s.opts.outgoingFrames()),
 			sync: make(chan chan struct{}),
 			done: make(chan struct{}),
 		}
@@ -863,6 +876,11 @@ func (s *Session) deliver(f frame.Frame, view bool) bool {
 	switch s.mode {
 	case modeFrames:
 		s.opts.Handler.OnFrame(s, f)
+		if f.Opcode == frame.OpClose && s.flags.Load()&flagDrained != 0 {
+			// A raw session answers nothing by itself: the peer's answer
+			// to the drain's Close ends the connection.
+			s.Terminate()
+		}
 		return true
 	case modeChannel:
 		if view {
@@ -982,11 +1000,11 @@ func (s *Session) Terminate() {
 // armCloseTimerLocked bounds how long the connection may linger once the
 // session is closing. mu is held.
 func (s *Session) armCloseTimerLocked() {
-	if c := s.cold.Load(); (c != nil && c.closeTimer != nil) || s.closed || s.opts.CloseTimeout < 0 || s.conn == nil {
+	if c := s.cold.Load(); (c != nil && c.closeTimer != nil) || s.closed || s.opts.closeTimeout() < 0 || s.conn == nil {
 		return
 	}
 	c := s.conn
-	s.coldState().closeTimer = c.AfterFunc(s.opts.CloseTimeout, func() {
+	s.coldState().closeTimer = c.AfterFunc(s.opts.closeTimeout(), func() {
 		c.CloseWithError(ErrCloseTimeout)
 	})
 }
@@ -1042,8 +1060,8 @@ func (s *Session) Start(handler func(*Session)) {
 	s.flags.Or(flagInStart)
 	defer func() {
 		ctx, cancel := context.WithCancel(context.Background())
-		if s.opts.CloseTimeout > 0 {
-			ctx, cancel = context.WithTimeout(context.Background(), s.opts.CloseTimeout)
+		if s.opts.closeTimeout() > 0 {
+			ctx, cancel = context.WithTimeout(context.Background(), s.opts.closeTimeout())
 		}
 		s.Flush(ctx)
 		cancel()

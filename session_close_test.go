@@ -297,7 +297,7 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestOnReadEOFWhilePending(t *testing.T) {
 	newPending := func(open func(*Session)) (*Session, *fakeConn) {
 		opts := Options{MessageHandler: MessageFuncs{Open: open}}
-		shared := opts.withDefaults()
+		shared := opts
 		s := newSessionShared(&shared)
 		s.flags.Or(flagPending)
 		return s, &fakeConn{h: s.pollHandler(), record: true}

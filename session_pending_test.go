@@ -25,7 +25,7 @@ func TestPendingSession(t *testing.T) {
 			Message: func(_ *Session, _ frame.Opcode, p []byte) { add("message " + string(p)) },
 			Close:   func(_ *Session, err error) { add("close") },
 		}}
-		shared := opts.withDefaults()
+		shared := opts
 		s := newSessionShared(&shared)
 		s.flags.Or(flagPending)
 		fc := &fakeConn{h: s.pollHandler()}

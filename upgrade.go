@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	rhttp "github.com/rawws/rawws/http"
@@ -27,11 +28,12 @@ type UpgradeOptions struct {
 	// Protocols are the subprotocols the server supports, in order of
 	// preference; the first one the client offered is chosen.
 	Protocols []string
-	// CheckOrigin decides whether to accept a request's Origin; false is
-	// answered with 403. nil accepts requests without an Origin header and
-	// those whose Origin host equals the request's Host (same origin), which
-	// keeps browsers on other sites out.
-	CheckOrigin func(r *nethttp.Request) bool
+	// CheckOrigin decides whether to accept a request's Origin header
+	// value; false is answered with 403. It is not called for a request
+	// without Origin (not a browser's cross-site request), which is
+	// accepted. nil accepts an Origin whose host equals the request's Host
+	// (same origin), which keeps browsers on other sites out.
+	CheckOrigin func(origin string) bool
 	// Header holds extra fields for the 101 response.
 	Header nethttp.Header
 }
@@ -54,10 +56,21 @@ type UpgradeOptions struct {
 // connection, reading through the wrapper. Every other connection stays on
 // the engine opts name.
 //
-// The session's mode follows opts.Options as for NewRawSession. An event
+// The session's mode follows opts.Options as for NewRawSession (both
+// handlers set is answered 500 and fails with ErrInvalidArgument). An event
 // handler's OnOpen runs on the engine's loop, once the 101 is queued and
 // before any frame is read, and before UpgradeHTTP returns the session.
+// With opts.Group set the session joins it before OnOpen; a group that
+// drains has the request answered 503 and ErrDraining returned.
 func UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptions) (*Session, error) {
+	if err := opts.check(); err != nil {
+		nethttp.Error(w, "websocket endpoint misconfigured", nethttp.StatusInternalServerError)
+		return nil, err
+	}
+	if err := refuseDraining(opts.Group); err != nil {
+		nethttp.Error(w, "server shutting down", nethttp.StatusServiceUnavailable)
+		return nil, err
+	}
 	header := func(name string) string {
 		if strings.EqualFold(name, "Host") {
 			return r.Host
@@ -66,11 +79,7 @@ func UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptio
 	}
 	key, err := rhttp.CheckUpgrade(r.Method, header)
 	if err == nil {
-		check := opts.CheckOrigin
-		if check == nil {
-			check = sameOrigin
-		}
-		if !check(r) {
+		if !originAllowed(r.Header.Get("Origin"), r.Host, opts.CheckOrigin) {
 			err = &rhttp.UpgradeError{Status: nethttp.StatusForbidden, Reason: "origin not allowed"}
 		}
 	}
@@ -155,6 +164,38 @@ func UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptio
 // goroutineBackend serves the connections no event loop can adopt.
 const goroutineBackend = "std"
 
+// hasFD reports whether v exposes a descriptor (net.TCPListener and
+// net.TCPConn do, tls.NewListener and *tls.Conn do not).
+func hasFD(v any) bool {
+	sc, ok := v.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	_, err := sc.SyscallConn()
+	return err == nil
+}
+
+// complete attaches s to c, which the HTTP server handed to s while it
+// was pending (flagPending): the event handler's OnOpen runs here, before
+// any frame; bytes that arrived meanwhile are offered again, and a close
+// that came meanwhile ends the session now, so it always sees OnClose.
+func (s *Session) complete(c poller.Conn) {
+	s.attach(c)
+	s.mu.Lock()
+	s.flags.And(^flagPending)
+	held := s.flags.Load()&flagHeldClose != 0
+	var err error
+	if held {
+		err = s.cold.Load().heldErr
+	}
+	s.mu.Unlock()
+	if held {
+		s.onClose(c, err)
+		return
+	}
+	c.SetHandler(s.pollHandler())
+}
+
 // canAdopt reports whether eng can take nc over. Only the goroutine
 // backend adopts any net.Conn; the event loops need the socket's
 // descriptor, which a *tls.Conn or another wrapper does not expose.
@@ -224,18 +265,26 @@ func (p *pendingAdopt) OnClose(c poller.Conn, err error) {
 	}
 }
 
-// sameOrigin accepts a request without Origin, or whose Origin's host is
-// the request's Host.
-func sameOrigin(r *nethttp.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" {
+// originAllowed applies CheckOrigin's rule: a request without Origin is
+// accepted, check decides the others, and without check the Origin's host
+// must be the request's Host.
+func originAllowed(origin, host string, check func(string) bool) bool {
+	switch {
+	case origin == "":
 		return true
+	case check != nil:
+		return check(origin)
 	}
+	return sameOrigin(origin, host)
+}
+
+// sameOrigin reports whether origin's host is the request's Host.
+func sameOrigin(o, host string) bool {
 	u, err := url.Parse(o)
 	if err != nil {
 		return false
 	}
-	return strings.EqualFold(u.Host, r.Host) || strings.EqualFold(u.Host, stripDefaultPort(r.Host, u.Scheme))
+	return strings.EqualFold(u.Host, host) || strings.EqualFold(u.Host, stripDefaultPort(host, u.Scheme))
 }
 
 // stripDefaultPort drops ":80"/":443" from host when it is the scheme's

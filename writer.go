@@ -195,7 +195,7 @@ func (s *Session) finishBatch(c poller.Conn, w *writeState, batch []outFrame, n 
 		c.CloseWithError(err)
 		return false // the closed flag (set by OnClose) or an empty queue ends the loop
 	}
-	if c.Buffered() >= s.opts.OutgoingBytes {
+	if c.Buffered() >= s.opts.outgoingBytes() {
 		if !drainer {
 			go s.writeLoopAfterDrain(c)
 			return true
@@ -217,7 +217,7 @@ const minPiece = 4 << 10
 // Only the writer-role owner calls it, off the loop: nobody else writes to
 // the connection between pieces. It returns the bytes written.
 func (s *Session) writeInPieces(c poller.Conn, iov [][]byte) (int, error) {
-	piece := max(s.opts.OutgoingBytes, minPiece)
+	piece := max(s.opts.outgoingBytes(), minPiece)
 	total := 0
 	var seg [][]byte
 	for i, off := 0, 0; i < len(iov); {

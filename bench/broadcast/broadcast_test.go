@@ -24,6 +24,7 @@ import (
 	"github.com/rawws/rawws/poller"
 	_ "github.com/rawws/rawws/poller/epoll"
 	_ "github.com/rawws/rawws/poller/netpoll"
+	rserver "github.com/rawws/rawws/server"
 )
 
 func TestMain(m *testing.M) {
@@ -60,8 +61,8 @@ func startRawws(ln net.Listener, backend string, writers int) server {
 		Close: func(*rawws.Session, error) { s.n.Add(-1) },
 	}
 	go func() {
-		s.done <- rawws.Serve(ln, h, rawws.WithBackend(backend),
-			rawws.WithSessionOptions(rawws.Options{OutgoingFrames: 64, CloseTimeout: time.Second}))
+		s.done <- rserver.Serve(ln, rserver.Endpoint{Options: rawws.Options{MessageHandler: h, OutgoingFrames: 64, CloseTimeout: time.Second}},
+			rserver.Config{Backend: backend})
 	}()
 	return s
 }

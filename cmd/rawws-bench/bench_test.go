@@ -12,6 +12,7 @@ import (
 	"github.com/rawws/rawws"
 	"github.com/rawws/rawws/frame"
 	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/server"
 )
 
 // benchServer is the server the scenarios run against, with what it saw
@@ -78,13 +79,13 @@ func startServer(t *testing.T) *benchServer {
 	t.Helper()
 	b := &benchServer{closes: map[frame.CloseCode]int{}, unclosed: map[string]int{}, ended: make(chan struct{}, 1)}
 	hub := rawws.NewHub(rawws.HubOptions{})
-	module := func(app *rawws.App) {
+	module := func(app *server.App) {
 		app.WebSocket("/broadcast", rawws.Options{MessageHandler: rawws.MessageFuncs{
 			Open:    func(s *rawws.Session) { b.opened(s); hub.Subscribe("b", s) },
 			Message: func(s *rawws.Session, op frame.Opcode, p []byte) { hub.Publish("b", op, p) },
 			Close:   b.closed,
 		}})
-		app.Endpoint("/", rawws.Endpoint{
+		app.Endpoint("/", server.Endpoint{
 			Options: rawws.Options{MessageHandler: rawws.MessageFuncs{
 				Open: b.opened,
 				Message: func(s *rawws.Session, op frame.Opcode, p []byte) {
@@ -95,7 +96,7 @@ func startServer(t *testing.T) *benchServer {
 			NotUpgrade: rhttp.HandlerFunc(func(w *rhttp.ResponseWriter, r *rhttp.Request) { w.WriteString("hello") }),
 		})
 	}
-	srv, err := rawws.NewServer(module, rawws.WithBackend("std"))
+	srv, err := server.New(module, server.Config{Backend: "std"})
 	if err != nil {
 		t.Fatal(err)
 	}

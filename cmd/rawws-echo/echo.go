@@ -9,6 +9,7 @@ import (
 	"github.com/rawws/rawws"
 	"github.com/rawws/rawws/frame"
 	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/server"
 )
 
 // echoMessages echoes every message with its opcode. The payload is a view
@@ -44,7 +45,7 @@ const maxBody = 64 << 20
 // sends each message to every client of that path), and plain
 // HTTP requests go to httpRoutes, /debug/vars (expvar, with the "rawws"
 // counters) and, with -pprof, /debug/pprof/.
-func newServer(cfg config) (*rawws.Server, error) {
+func newServer(cfg config) (*server.Server, error) {
 	plain := httpRoutes()
 	plain.Handle("/debug/vars", rhttp.FromNetHTTP(expvar.Handler()))
 	if cfg.pprof {
@@ -63,27 +64,26 @@ func newServer(cfg config) (*rawws.Server, error) {
 			hub.Publish("broadcast", op, p)
 		},
 	}
-	module := func(app *rawws.App) {
-		app.Endpoint("/broadcast", rawws.Endpoint{
+	module := func(app *server.App) {
+		app.Endpoint("/broadcast", server.Endpoint{
 			Options:     rawws.Options{MessageHandler: fanout, MaxMessageSize: cfg.maxMessage},
 			CheckOrigin: anyOrigin,
 			NotUpgrade:  plain,
 		})
 		// /raw stays without the extension: echoing a compressed frame as
 		// it came is only right when neither side keeps context.
-		app.Endpoint("/raw", rawws.Endpoint{
+		app.Endpoint("/raw", server.Endpoint{
 			Options:     rawws.Options{Handler: echoFrames},
 			CheckOrigin: anyOrigin,
 			NotUpgrade:  plain,
 		})
-		app.Endpoint("/", rawws.Endpoint{
+		app.Endpoint("/", server.Endpoint{
 			Options:     rawws.Options{MessageHandler: echoMessages, MaxMessageSize: cfg.maxMessage, Compression: cfg.compression},
 			CheckOrigin: anyOrigin,
 			NotUpgrade:  plain,
 		})
 	}
-	return rawws.NewServer(module, rawws.WithBackend(cfg.backend),
-		rawws.WithHTTPSettings(rhttp.Settings{MaxBodyBytes: maxBody}))
+	return server.New(module, server.Config{Backend: cfg.backend, HTTP: rhttp.Settings{MaxBodyBytes: maxBody}})
 }
 
 // anyOrigin accepts every Origin: an echo server for tests and benchmarks

@@ -33,6 +33,7 @@ import (
 	_ "github.com/rawws/rawws/poller/epoll"
 	_ "github.com/rawws/rawws/poller/netpoll"
 	_ "github.com/rawws/rawws/poller/std"
+	"github.com/rawws/rawws/server"
 )
 
 func main() {
@@ -79,7 +80,7 @@ func run(addr string, cfg config, drain time.Duration) error {
 		defer cancel()
 		srv.Shutdown(ctx)
 	}()
-	if err := srv.Serve(ln); !errors.Is(err, rawws.ErrServerClosed) {
+	if err := srv.Serve(ln); !errors.Is(err, server.ErrServerClosed) {
 		srv.Close()
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rawws/rawws"
+	"github.com/rawws/rawws/server"
 )
 
 // pyClient drives the server with Python's websockets library (asyncio API,
@@ -152,7 +153,7 @@ func TestDebugVars(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	var vars struct {
-		Rawws rawws.Metrics `json:"rawws"`
+		Rawws server.Metrics `json:"rawws"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
 		t.Fatal(err)

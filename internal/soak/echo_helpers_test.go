@@ -142,7 +142,7 @@ func (e *EchoServer) Options() rawws.Options {
 }
 
 func (e *EchoServer) serveNetHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
-	rawws.UpgradeHTTP(w, r, rawws.UpgradeOptions{Options: e.Options(), Engine: e.Engine, CheckOrigin: func(*nethttp.Request) bool { return true }})
+	rawws.UpgradeHTTP(w, r, rawws.UpgradeOptions{Options: e.Options(), Engine: e.Engine, CheckOrigin: func(string) bool { return true }})
 }
 
 func (e *EchoServer) serveNative(w *rhttp.ResponseWriter, r *rhttp.Request) {

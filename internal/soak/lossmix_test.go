@@ -20,6 +20,7 @@ import (
 	"github.com/rawws/rawws"
 	"github.com/rawws/rawws/frame"
 	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/server"
 )
 
 // lossPattern is what every body and frame payload of the loss mix is cut
@@ -164,11 +165,11 @@ type chanCount struct {
 func startLossServer(t *testing.T, backend string, frames int) *lossServer {
 	t.Helper()
 	ls := &lossServer{bodies: map[string]*bodyCount{}, chans: map[int]*chanCount{}}
-	module := func(app *rawws.App) {
+	module := func(app *server.App) {
 		app.HandleFunc("/big/", ls.serveBody)
 		app.Channel("/chan", func(s *rawws.Session) { ls.serveChannel(s, frames) })
 	}
-	srv, err := rawws.NewServer(module, rawws.WithBackend(backend))
+	srv, err := server.New(module, server.Config{Backend: backend})
 	if err != nil {
 		t.Fatal(err)
 	}
