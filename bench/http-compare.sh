@@ -10,7 +10,7 @@ secs=${2:-5}
 command -v wrk >/dev/null || { echo "wrk missing: run 'make deps' at the top" >&2; exit 1; }
 bin=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$bin"' EXIT
-(cd .. && go build -o "$bin/benchserver" ./http/internal/benchserver)
+(cd .. && go build -o "$bin/benchserver" ./cmd/rawws-benchserver)
 go build -o "$bin/http-fasthttp" ./cmd/http-fasthttp
 cat >"$bin/pipeline.lua" <<'LUA'
 init = function(args)

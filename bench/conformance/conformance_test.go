@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"bufio"
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -12,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/rawws/rawws/internal/conform"
 )
 
 var update = flag.Bool("update", false, "rewrite ../CONFORMANCE.md from this run")
@@ -49,7 +46,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// build compiles the peers once per test binary run.
+// runner is the import path of the conformance command. The suite lives in
+// the main module's cmd/internal/conform, which Go's internal rule keeps
+// from this module: the command is its interface, driven by its flags and
+// read back through its -json report (report_test.go).
+const runner = "github.com/rawws/rawws/cmd/rawws-conform"
+
+// build compiles the peers and the runner once per test binary run.
 var build = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "conformance-peers")
 	if err != nil {
@@ -61,6 +64,10 @@ var build = sync.OnceValues(func() (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("build %s: %v\n%s", p.name, err, out)
 		}
+	}
+	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "rawws-conform"), runner).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build rawws-conform: %v\n%s", err, out)
 	}
 	return dir, nil
 })
@@ -130,15 +137,21 @@ func start(t *testing.T, bin string) *server {
 	return s
 }
 
-var opts = conform.Options{Timeout: 5 * time.Second, Parallel: 8}
+// The runner's settings for every run; CONFORMANCE.md states them.
+const (
+	caseTimeout = 5 * time.Second
+	parallel    = 8
+)
 
 // runPeer runs the suite against p and returns the report in suite order.
-func runPeer(t *testing.T, dir string, p peer) conform.Report {
+func runPeer(t *testing.T, dir string, p peer, suite []testCase) report {
 	bin := filepath.Join(dir, p.name)
 	srv := start(t, bin)
-	o := opts
-	o.Exclude = p.crashes
-	rep, err := conform.Run(context.Background(), srv.url, o)
+	var args []string
+	if len(p.crashes) > 0 {
+		args = []string{"-exclude", strings.Join(p.crashes, ",")}
+	}
+	rep, err := runSuite(dir, srv.url, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", p.name, err)
 	}
@@ -147,23 +160,21 @@ func runPeer(t *testing.T, dir string, p peer) conform.Report {
 	}
 	for _, id := range p.crashes {
 		s := start(t, bin)
-		one := opts
-		one.Cases = []string{id}
-		r, err := conform.Run(context.Background(), s.url, one)
+		r, err := runSuite(dir, s.url, "-cases", id)
 		if err != nil || len(r.Results) != 1 {
 			t.Fatalf("%s %s: %v", p.name, id, err)
 		}
 		res := r.Results[0]
 		select {
 		case <-s.done:
-			res.Verdict, res.Detail = conform.Failed, "server process crashed"
+			res.Verdict, res.Detail = failed, "server process crashed"
 		case <-time.After(time.Second):
 		}
 		rep.Results = append(rep.Results, res)
 	}
 	// Put the isolated cases back in suite order.
 	pos := map[string]int{}
-	for i, c := range conform.All() {
+	for i, c := range suite {
 		pos[c.ID] = i
 	}
 	res := rep.Results
@@ -183,29 +194,37 @@ func TestPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reports := make([]conform.Report, len(peers))
+	suite, err := listCases(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sections 12 and 13 (permessage-deflate) run only when asked for.
+	plain, err := listCases(dir, "-exclude", "12.*,13.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := make([]report, len(peers))
 	for i, p := range peers {
-		reports[i] = runPeer(t, dir, p)
+		reports[i] = runPeer(t, dir, p, suite)
 		rep := reports[i]
-		t.Logf("%-8s %s", p.name, rep.Summary())
-		// Sections 12 and 13 (permessage-deflate) run only when asked for.
-		if n, want := len(rep.Results), len(conform.Select(nil, []string{"12.*", "13.*"})); n != want {
+		t.Logf("%-8s %s", p.name, rep.summary())
+		if n, want := len(rep.Results), len(plain); n != want {
 			t.Errorf("%s: %d results, want %d", p.name, n, want)
 		}
-		if n := len(rep.Failed()); n > p.maxFailed {
+		if n := len(rep.with(failed)); n > p.maxFailed {
 			t.Errorf("%s: %d FAILED, expected at most %d", p.name, n, p.maxFailed)
-			for _, r := range rep.Failed() {
+			for _, r := range rep.with(failed) {
 				t.Logf("  %s %s: %s", r.ID, r.Description, r.Detail)
 			}
 		}
 	}
 	// What the suite is known to find: gorilla echoes and fails right but
 	// checks UTF-8 only at message end (its application does it).
-	want := map[string]map[string]conform.Verdict{
-		"gorilla": {"1.1.9": conform.OK, "2.13": conform.OK, "3.1.4": conform.OK, "5.18": conform.OK, "6.4.1": conform.NonStrict, "6.7.26": conform.OK, "7.9.1": conform.OK},
-		"gws":     {"1.5.3": conform.Failed, "6.4.1": conform.NonStrict, "7.7.1": conform.OK},
-		"gobwas":  {"6.4.1": conform.OK, "7.9.11": conform.Failed},
-		"nbio":    {"1.1.1": conform.Failed, "6.7.1": conform.Failed, "1.1.8": conform.OK},
+	want := map[string]map[string]verdict{
+		"gorilla": {"1.1.9": passed, "2.13": passed, "3.1.4": passed, "5.18": passed, "6.4.1": nonStrict, "6.7.26": passed, "7.9.1": passed},
+		"gws":     {"1.5.3": failed, "6.4.1": nonStrict, "7.7.1": passed},
+		"gobwas":  {"6.4.1": passed, "7.9.11": failed},
+		"nbio":    {"1.1.1": failed, "6.7.1": failed, "1.1.8": passed},
 	}
 	for i, p := range peers {
 		for _, r := range reports[i].Results {
@@ -215,7 +234,7 @@ func TestPeers(t *testing.T) {
 		}
 	}
 	if *update {
-		if err := os.WriteFile("../CONFORMANCE.md", []byte(markdown(reports)), 0o644); err != nil {
+		if err := os.WriteFile("../CONFORMANCE.md", []byte(markdown(suite, reports)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

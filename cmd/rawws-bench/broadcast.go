@@ -11,7 +11,7 @@ import (
 
 	"github.com/rawws/rawws"
 	"github.com/rawws/rawws/frame"
-	"github.com/rawws/rawws/internal/hist"
+	"github.com/rawws/rawws/cmd/internal/hist"
 )
 
 // fanout is the broadcast scenario's shared state: one message in flight,

@@ -10,7 +10,7 @@ import (
 
 	"github.com/rawws/rawws"
 	"github.com/rawws/rawws/frame"
-	"github.com/rawws/rawws/internal/hist"
+	"github.com/rawws/rawws/cmd/internal/hist"
 )
 
 // load is what every connection of a scenario shares.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/rawws/rawws"
-	"github.com/rawws/rawws/internal/procstat"
+	"github.com/rawws/rawws/cmd/internal/procstat"
 )
 
 // runIdle holds c.conns upgraded connections that send nothing and, given

@@ -36,7 +36,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rawws/rawws/internal/procstat"
+	"github.com/rawws/rawws/cmd/internal/procstat"
 	// Every backend the -backend flag may name is linked in; the library
 	// alone links only epoll and std.
 	_ "github.com/rawws/rawws/poller/netpoll"

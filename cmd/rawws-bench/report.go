@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rawws/rawws/internal/hist"
+	"github.com/rawws/rawws/cmd/internal/hist"
 )
 
 // report is the result of one scenario; its JSON form is what

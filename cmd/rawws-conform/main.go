@@ -1,5 +1,5 @@
 // Command rawws-conform runs the RFC 6455 conformance suite of
-// internal/conform against a WebSocket echo server:
+// cmd/internal/conform against a WebSocket echo server:
 //
 //	rawws-conform -url ws://127.0.0.1:9001/ [-cases 1.*,5.*] [-exclude 9.*]
 //	              [-json out.json] [-timeout 5s] [-parallel 8] [-strict] [-v] [-list] [-deflate]
@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rawws/rawws/internal/conform"
+	"github.com/rawws/rawws/cmd/internal/conform"
 )
 
 func main() {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rawws/rawws/internal/conform"
+	"github.com/rawws/rawws/cmd/internal/conform"
 	"github.com/rawws/rawws/poller"
 )
 

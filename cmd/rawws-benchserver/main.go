@@ -1,8 +1,8 @@
-// Command benchserver serves a fixed body for load tests of the HTTP
+// Command rawws-benchserver serves a fixed body for load tests of the HTTP
 // server, either ours or net/http's, so wrk can compare them in one run:
 //
-//	go run ./http/internal/benchserver -impl rawws -addr 127.0.0.1:8081 -size 13
-//	go run ./http/internal/benchserver -impl nethttp -addr 127.0.0.1:8082 -size 13
+//	go run ./cmd/rawws-benchserver -impl rawws -addr 127.0.0.1:8081 -size 13
+//	go run ./cmd/rawws-benchserver -impl nethttp -addr 127.0.0.1:8082 -size 13
 //
 // Every path answers 200 with -size bytes of text/plain.
 package main
