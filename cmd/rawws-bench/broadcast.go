@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/rawws/rawws"
-	"github.com/rawws/rawws/frame"
 	"github.com/rawws/rawws/cmd/internal/hist"
+	"github.com/rawws/rawws/frame"
 )
 
 // fanout is the broadcast scenario's shared state: one message in flight,

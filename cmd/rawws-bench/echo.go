@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/rawws/rawws"
-	"github.com/rawws/rawws/frame"
 	"github.com/rawws/rawws/cmd/internal/hist"
+	"github.com/rawws/rawws/frame"
 )
 
 // load is what every connection of a scenario shares.
