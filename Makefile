@@ -20,6 +20,7 @@ build:
 ## every backend, fuzz smoke, arm64 under qemu, the portable masking code).
 test: deps lint
 	bash .ci/gencheck.sh
+	bash .ci/layers.sh
 	$(GO) test -race -count=1 -timeout 15m ./...
 	# The allocation checks skip under -race, whose instrumentation allocates.
 	$(GO) test -count=1 -run 'Alloc' ./...
@@ -62,7 +63,7 @@ bench-http: deps
 ## soak: the long soak (every backend, both HTTP fronts): messages, bytes and
 ## duration are printed per run. SOAKFLAGS adds e.g. -soak.conns=64 -soak.seed=N.
 soak:
-	$(GO) test -run Soak -count=1 -timeout 30m -v ./internal/soak -soak.long $(SOAKFLAGS)
+	$(GO) test -run Soak -count=1 -timeout 30m -v ./server/internal/soak -soak.long $(SOAKFLAGS)
 
 clean:
 	rm -rf $(BIN)

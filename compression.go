@@ -17,7 +17,7 @@ import (
 // 128 bytes sent uncompressed.
 //
 // In message mode a negotiated session compresses every whole message it
-// sends (SendText, SendBinary, WriteMessage, and Send of a final text or
+// sends (SendText, SendBinary, SendCopy, and Send of a final text or
 // binary frame with Rsv1 clear; a message sent in fragments goes out
 // uncompressed) and inflates every compressed message it receives before
 // OnMessage; Options.MaxMessageSize caps the inflated size and inflating

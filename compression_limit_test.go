@@ -46,7 +46,7 @@ func TestCompressionIncompressibleAtTheLimit(t *testing.T) {
 		}
 		defer s.Close(errors.New("test over"))
 		server := srv.next(t)
-		if err := s.WriteMessage(ctx, frame.OpBinary, msg); err != nil {
+		if err := s.SendCopy(ctx, frame.Frame{Fin: true, Opcode: frame.OpBinary, Payload: msg}); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -61,7 +61,7 @@ func TestCompressionIncompressibleAtTheLimit(t *testing.T) {
 		}
 
 		over := append(msg, 0)
-		if err := s.WriteMessage(ctx, frame.OpBinary, over); err != nil {
+		if err := s.SendCopy(ctx, frame.Frame{Fin: true, Opcode: frame.OpBinary, Payload: over}); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -177,7 +177,7 @@ func TestCompressionExplicitFrameLimitLeavesRoom(t *testing.T) {
 		}
 		defer s.Close(errors.New("test over"))
 		server := srv.next(t)
-		if err := s.WriteMessage(ctx, frame.OpBinary, msg); err != nil {
+		if err := s.SendCopy(ctx, frame.Frame{Fin: true, Opcode: frame.OpBinary, Payload: msg}); err != nil {
 			t.Fatal(err)
 		}
 		select {

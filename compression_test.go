@@ -67,7 +67,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 				for i, n := range sizes {
 					for _, op := range []frame.Opcode{frame.OpText, frame.OpBinary} {
 						want := jsonText(i, n)
-						if err := s.WriteMessage(ctx, op, want); err != nil {
+						if err := s.SendCopy(ctx, frame.Frame{Fin: true, Opcode: op, Payload: want}); err != nil {
 							t.Fatal(err)
 						}
 						select {

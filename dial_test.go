@@ -18,7 +18,7 @@ import (
 
 // echoMessages echoes every message with its opcode.
 var echoMessages = MessageFuncs{Message: func(s *Session, op frame.Opcode, p []byte) {
-	s.WriteMessage(context.Background(), op, p)
+	s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: op, Payload: p})
 }}
 
 func TestDialUpgradeRoundTrip(t *testing.T) {
@@ -243,7 +243,7 @@ func TestDialFromLocalAddr(t *testing.T) {
 		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: MessageFuncs{
 			Open: func(s *Session) { seen <- s.Conn().RemoteAddr().String() },
 			Message: func(s *Session, op frame.Opcode, p []byte) {
-				s.WriteMessage(context.Background(), op, p)
+				s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: op, Payload: p})
 			},
 		}}})
 		ctx := ctx5(t)

@@ -1,44 +1,42 @@
-// Package rawws is a WebSocket (RFC 6455) engine for Linux event loops: very
-// many connections at a low cost per connection, per message and per byte.
+// Package rawws is the WebSocket (RFC 6455) session API of a Linux
+// event-loop engine: very many connections at a low cost per connection,
+// per message and per byte. It holds the Session in all its modes, the
+// message layer, send/flush/close, pinger and ponger, Dial, the upgrades
+// (UpgradeHTTP for net/http, Accept for the module's own HTTP server),
+// prepared frames, the hub and broadcast, compression and masking. A server
+// built of these parts, with routes, endpoints, listeners, shutdown and
+// exported metrics, is package server.
 //
 // # Where to start
 //
 // Pick the entry point by what you already have:
 //
 //	you have                              use
-//	nothing yet: a server of its own      EmbeddedServer(backend, ServerConfig{...}, module):
-//	                                      HTTP routes and WebSocket endpoints on an App
-//	a net.Listener (systemd, tests, ...)  Serve(ln, handler, opts...): every request a handshake
-//	routes, your listener, your lifecycle NewServer(module, opts...), then Server.Serve(ln)
-//	a net.Conn from your own accept loop  Server.ServeConn(c, bytesAlreadyRead)
-//	a net/http server                     UpgradeHTTP(w, r, opts) in a handler, or
-//	                                      Server.UpgradeHTTP to get the drain and the metrics too
+//	a net/http server                     UpgradeHTTP(w, r, opts) in a handler
+//	a handler of package http             Accept(w, r, opts): the upgrade in place, on the loop
 //	a connection on a poller engine       NewRawSession / NewSession (after your own handshake)
 //	to be the client                      Dial
+//	nothing yet: a server of its own      package server (Embedded, New, Serve)
 //
-// Every server path ends in the same Session. To stop without losing a
-// message, call Server.Shutdown(ctx): it stops accepting, sends Close 1001
-// to every session behind the frames already queued for it, waits for the
-// close handshakes and the HTTP requests in flight, and closes what is left
-// when ctx ends. Server.Metrics (one server) and Stats (the process,
-// published with expvar as "rawws") count connections, frames, bytes,
-// queue high-water marks, drops and protocol errors, with per-session
-// atomic counters and no lock on the per-frame path.
+// Every path ends in the same Session. A Group (Options.Group) gathers
+// sessions from any of them: it counts their connections, frames, bytes,
+// queue high-water marks, drops and protocol errors (Group.Stats, with
+// per-session atomic adds and no lock on the per-frame path) and closes them
+// without losing a message (Group.Drain: Close 1001 to every session behind
+// the frames already queued for it, a wait for the close handshakes, then
+// the rest closed when the context ends).
 //
 // # Backends
 //
-// The event loops come from package poller; import a backend to register
-// it (the root package registers all three on Linux):
-//
-//   - epoll (the default on Linux): golang.org/x/sys/unix, true read
-//     pause, no input buffer per idle connection: the least memory per
-//     connection (290–440 B per idle upgraded connection against 8 KB on
-//     netpoll) and the faster echo in bench/RESULTS.md.
-//   - netpoll: cloudwego/netpoll. It cannot stop the kernel reading, so a
-//     paused session is bounded by the engine's input cap (it is closed
-//     past it) instead of TCP backpressure; pick it where cloudwego's
-//     stack is already in use.
-//   - std: net.Conn and a goroutine per connection; any OS, TLS, net.Pipe.
+// The event loops come from package poller. The package links two: epoll
+// on Linux (golang.org/x/sys/unix, true read pause, no input buffer per
+// idle connection: 290–440 B per idle upgraded connection, and the faster
+// echo in bench/RESULTS.md) and std (net.Conn and a goroutine per
+// connection; any OS, TLS, net.Pipe). EngineFor("") is the shared engine
+// of http.DefaultBackend: epoll on Linux, std elsewhere. cloudwego/netpoll
+// is linked only into a program that imports poller/netpoll; it cannot stop
+// the kernel reading, so a paused session is bounded by the engine's input
+// cap (it is closed past it) instead of TCP backpressure.
 //
 // An upgraded connection leaves no goroutine behind on netpoll and epoll
 // (UpgradeHTTP moves it off net/http's goroutine, keeping the bytes the
@@ -57,10 +55,10 @@
 //
 // # Sessions
 //
-// A Session is one connection, running on a poller engine (netpoll, epoll or
-// std). Its API follows Ktor's RawWebSocket; the mapping is:
+// A Session is one connection, running on a poller engine. Its API follows
+// Ktor's RawWebSocket; the mapping is:
 //
-//	RawWebSocket(...)       NewRawSession(conn, Options{...}), UpgradeHTTP, Dial
+//	RawWebSocket(...)       NewRawSession(conn, Options{...}), UpgradeHTTP, Accept, Dial
 //	incoming                Incoming()         bounded; a full queue pauses reading
 //	outgoing, send(frame)   Outgoing(), Send   bounded in frames and bytes; Send blocks
 //	masking                 SetMasking         read when a frame is written
@@ -69,9 +67,10 @@
 //	close(cause)            Close(cause)       nil = Terminate
 //	close(reason)           CloseWith          Close frame, then Flush
 //	terminate()             Terminate          write the queue, then FIN
+//	send(String/ByteArray)  SendText, SendBinary  one final frame each
 //	start(handler)          Start
 //	pinger / ponger         Pinger / Ponger    timers on the engine's wheel
-//	embeddedServer(...)     EmbeddedServer     the factory is the backend name
+//	embeddedServer(...)     server.Embedded    the factory is Config.Backend
 //
 // # Three ways to receive
 //
@@ -91,22 +90,19 @@
 // with its RFC 6455 close code (1002, 1007, 1009) before the connection is
 // closed.
 //
-// # Ownership and blocking
+// # Sending: one ownership rule per method
 //
-// Send takes ownership of the payload until the frame is written (Flush
-// returning says when): nothing is copied for unmasked frames, and masked
-// frames are masked into pooled buffers, never in place. SendCopy and
-// WriteMessage copy when the frame cannot be written at once, so they suit
-// payloads that are only views (event callbacks).
+//	Send(ctx, f)            f.Payload passes to the session until written (Flush says when); no copy
+//	SendText(ctx, s)        a string: nothing to give up, no copy
+//	SendBinary(ctx, b)      as Send, for one final binary frame
+//	SendCopy(ctx, f)        the caller keeps f.Payload: copied only if it cannot be written at once
+//	SendPrepared(ctx, pf)   pf stays the caller's; the session holds a reference until written
+//	Outgoing() <- f         as Send, through a channel drained by one goroutine
+//	Flush(ctx)              returns once every frame sent before it is in the socket
 //
-// In channel mode Send blocks the calling goroutine while the queue is
-// full; in event modes it never blocks and applies Options.QueueFull.
-// Nothing the session does on the event loop blocks: a full Incoming pauses
-// reading instead of waiting, and writes are queued for the writer.
-//
-// A server owns what it starts: Serve, Server.Serve and EmbeddedServer
-// take the listener over and close it on Shutdown; an engine given with
-// WithEngine stays the caller's, one the server started is shut down with
-// it. A session belongs to its server's registry from its handshake until
-// its connection is gone.
+// Masked frames are masked into pooled buffers, never in place. In channel
+// mode Send blocks the calling goroutine while the queue is full; in event
+// modes it never blocks and applies Options.QueueFull. Nothing the session
+// does on the event loop blocks: a full Incoming pauses reading instead of
+// waiting, and writes are queued for the writer.
 package rawws

@@ -13,7 +13,7 @@ type Handler interface {
 	// control frames are delivered too and nothing is answered unless
 	// Ponger or Pinger was set up. f.Payload is a view into the loop's
 	// buffer, valid only until OnFrame returns: copy it to keep it (SendCopy
-	// and WriteMessage copy when they must).
+	// copies when it must).
 	OnFrame(s *Session, f frame.Frame)
 	// OnClose runs once when the connection is gone, with Session.Err.
 	OnClose(s *Session, err error)

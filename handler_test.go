@@ -37,7 +37,7 @@ func TestEventModeZeroAllocs(t *testing.T) {
 		{"messages", func(n *int) Options {
 			return Options{MessageHandler: MessageFuncs{Message: func(s *Session, op frame.Opcode, p []byte) {
 				*n++
-				s.WriteMessage(ctx, op, p)
+				s.SendCopy(ctx, frame.Frame{Fin: true, Opcode: op, Payload: p})
 			}}}
 		}},
 	} {
@@ -69,7 +69,7 @@ func BenchmarkEventModeEcho(b *testing.B) {
 			buf := make([]byte, len(in))
 			fc := &fakeConn{}
 			s := NewSession(fc, Options{}, MessageFuncs{Message: func(s *Session, op frame.Opcode, p []byte) {
-				s.WriteMessage(context.Background(), op, p)
+				s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: op, Payload: p})
 			}})
 			b.SetBytes(int64(size))
 			b.ReportAllocs()

@@ -300,3 +300,48 @@ func (s *Session) backlogged() bool {
 	c.ResumeRead()
 	return false
 }
+
+// deliver hands a complete frame to the application. In channel mode it
+// takes ownership of payload (copying it when view is true, i.e. when it
+// points into the loop's buffer). It reports false when the frame could not
+// be delivered now and reading must stop (channel mode, Incoming full).
+func (s *Session) deliver(f frame.Frame, view bool) bool {
+	switch f.Opcode {
+	case frame.OpPing:
+		if s.flags.Load()&flagAutoPong != 0 {
+			s.enqueueControl(frame.OpPong, f.Payload)
+		}
+	case frame.OpPong:
+		if c := s.cold.Load(); c != nil {
+			if p := c.pongHook.Load(); p != nil {
+				p.onPong(f.Payload)
+			}
+		}
+	case frame.OpClose:
+		s.flags.Or(flagPeerClose)
+	}
+	switch s.mode {
+	case modeFrames:
+		s.opts.Handler.OnFrame(s, f)
+		if f.Opcode == frame.OpClose && s.flags.Load()&flagDrained != 0 {
+			// A raw session answers nothing by itself: the peer's answer
+			// to the drain's Close ends the connection.
+			s.Terminate()
+		}
+		return true
+	case modeChannel:
+		if view {
+			p := make([]byte, len(f.Payload))
+			copy(p, f.Payload)
+			f.Payload = p
+		}
+		select {
+		case s.chans().incoming <- f:
+			return true
+		default:
+		}
+		s.stall(f)
+		return false
+	}
+	return true
+}

@@ -41,29 +41,28 @@ func (s *Session) Send(ctx context.Context, f frame.Frame) error {
 	return s.send(ctx, f, s.mode == modeChannel, false)
 }
 
-// SendCopy is Send for callers that cannot give the payload up (such as a
-// payload handed to an event callback): when the frame cannot be written at
-// once, its payload is copied into a pooled buffer. The caller may reuse
-// f.Payload as soon as SendCopy returns.
+// SendCopy is Send for callers that cannot give the payload up, such as a
+// payload handed to an event callback (a view into the loop's buffer):
+// ownership of f.Payload stays with the caller, who may reuse it as soon as
+// SendCopy returns. When the frame cannot be written at once its payload is
+// copied into a pooled buffer; when it can, nothing is copied. Blocking,
+// refusals and errors are Send's.
 func (s *Session) SendCopy(ctx context.Context, f frame.Frame) error {
 	return s.send(ctx, f, s.mode == modeChannel, true)
 }
 
-// WriteMessage sends payload as one final frame of type op, copying it when
-// it cannot be written at once (see SendCopy). It suits echoing a payload
-// received in an event callback.
-func (s *Session) WriteMessage(ctx context.Context, op frame.Opcode, payload []byte) error {
-	return s.SendCopy(ctx, frame.Frame{Fin: true, Opcode: op, Payload: payload})
-}
-
-// SendText sends text as one final text frame, without copying it.
+// SendText sends text as one final text frame, without copying it: a
+// string is immutable, so there is no ownership to give up. Blocking and
+// errors are Send's.
 func (s *Session) SendText(ctx context.Context, text string) error {
 	// The writer only ever reads an unmasked payload, and masking copies
 	// first, so aliasing the string's bytes is safe.
 	return s.Send(ctx, frame.Frame{Fin: true, Opcode: frame.OpText, Payload: unsafe.Slice(unsafe.StringData(text), len(text))})
 }
 
-// SendBinary sends b as one final binary frame; ownership as with Send.
+// SendBinary sends b as one final binary frame. Ownership of b passes to
+// the session until the frame is written, as with Send; blocking and
+// errors are Send's.
 func (s *Session) SendBinary(ctx context.Context, b []byte) error {
 	return s.Send(ctx, frame.Frame{Fin: true, Opcode: frame.OpBinary, Payload: b})
 }

@@ -104,7 +104,7 @@ func TestSessionReturnsToIdle(t *testing.T) {
 			var got [][]byte
 			opts := Options{MessageHandler: MessageFuncs{Message: func(s *Session, op frame.Opcode, p []byte) {
 				got = append(got, append([]byte(nil), p...))
-				s.WriteMessage(ctx, op, p)
+				s.SendCopy(ctx, frame.Frame{Fin: true, Opcode: op, Payload: p})
 			}}}
 			if mode == "frames" {
 				opts = Options{Handler: HandlerFuncs{Frame: func(s *Session, f frame.Frame) {

@@ -23,7 +23,9 @@ func ExampleEmbedded() {
 		})
 		// Event mode: a handler on the event loop, no goroutine per session.
 		app.WebSocket("/echo", rawws.Options{MessageHandler: rawws.MessageFuncs{
-			Message: func(s *rawws.Session, op frame.Opcode, p []byte) { s.WriteMessage(context.Background(), op, p) },
+			Message: func(s *rawws.Session, op frame.Opcode, p []byte) {
+				s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: op, Payload: p})
+			},
 		}})
 		// Channel mode: the seed's API, one goroutine for this session only.
 		app.Channel("/shout", func(s *rawws.Session) {

@@ -20,10 +20,12 @@ func ExampleServe() {
 		panic(err)
 	}
 	echo := rawws.MessageFuncs{Message: func(s *rawws.Session, op frame.Opcode, p []byte) {
-		s.WriteMessage(context.Background(), op, p) // p is a view: WriteMessage copies if needed
+		s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: op, Payload: p}) // p is a view: SendCopy copies if needed
 	}}
 	served := make(chan error, 1)
-	go func() { served <- server.Serve(ln, server.Endpoint{Options: rawws.Options{MessageHandler: echo}}, server.Config{}) }()
+	go func() {
+		served <- server.Serve(ln, server.Endpoint{Options: rawws.Options{MessageHandler: echo}}, server.Config{})
+	}()
 
 	ctx := context.Background()
 	c, _, err := rawws.Dial(ctx, "ws://"+ln.Addr().String()+"/chat", rawws.DialOptions{Backend: "std"})

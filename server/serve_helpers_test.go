@@ -212,7 +212,7 @@ func httpGet(t testing.TB, addr, path string, extra string) (string, string) {
 
 // echoMessages echoes each message with its opcode.
 var echoMessages = rawws.MessageFuncs{Message: func(s *rawws.Session, op frame.Opcode, p []byte) {
-	s.WriteMessage(bgctx, op, p)
+	s.SendCopy(bgctx, frame.Frame{Fin: true, Opcode: op, Payload: p})
 }}
 
 // settle waits until f reports true or the timeout passes, and reports

@@ -43,7 +43,7 @@ func TestShutdownDrainsUnderLoad(t *testing.T) {
 					return
 				}
 				// Counted only when queued: those must reach the client.
-				if s.WriteMessage(bgctx, op, p) == nil {
+				if s.SendCopy(bgctx, frame.Frame{Fin: true, Opcode: op, Payload: p}) == nil {
 					sent[i].Add(1)
 				}
 			}}

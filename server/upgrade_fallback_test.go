@@ -237,7 +237,9 @@ func TestUpgradeHTTPOnOpenSendsAfterTheSwitch(t *testing.T) {
 			}
 			defer eng.Close()
 			h := rawws.MessageFuncs{
-				Open:    func(s *rawws.Session) { s.WriteMessage(bgctx, frame.OpText, []byte("hello first")) },
+				Open: func(s *rawws.Session) {
+					s.SendCopy(bgctx, frame.Frame{Fin: true, Opcode: frame.OpText, Payload: []byte("hello first")})
+				},
 				Message: echoMessages.Message,
 			}
 			ln := listenLocal(t)

@@ -69,7 +69,7 @@ func runServer(spec string) {
 			comp.ServerNoContextTakeover, comp.ClientNoContextTakeover = true, true
 		}
 		echo := rawws.MessageFuncs{Message: func(s *rawws.Session, op frame.Opcode, p []byte) {
-			s.WriteMessage(context.Background(), op, p)
+			s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: op, Payload: p})
 		}}
 		mux.HandleFunc("/", func(w nethttp.ResponseWriter, r *nethttp.Request) {
 			rawws.UpgradeHTTP(w, r, rawws.UpgradeOptions{Engine: eng, Options: rawws.Options{MessageHandler: echo, Compression: comp}})

@@ -89,7 +89,7 @@ func startServer(t *testing.T) *benchServer {
 			Options: rawws.Options{MessageHandler: rawws.MessageFuncs{
 				Open: b.opened,
 				Message: func(s *rawws.Session, op frame.Opcode, p []byte) {
-					s.WriteMessage(context.Background(), op, p)
+					s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: op, Payload: p})
 				},
 				Close: b.closed,
 			}},

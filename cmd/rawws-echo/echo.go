@@ -13,11 +13,11 @@ import (
 )
 
 // echoMessages echoes every message with its opcode. The payload is a view
-// valid during the callback, so WriteMessage copies it when it cannot be
+// valid during the callback, so SendCopy copies it when it cannot be
 // written at once.
 var echoMessages = rawws.MessageFuncs{
 	Message: func(s *rawws.Session, op frame.Opcode, payload []byte) {
-		s.WriteMessage(context.Background(), op, payload)
+		s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: op, Payload: payload})
 	},
 }
 

@@ -14,7 +14,8 @@
 // readers beside channel-mode sessions whose handler returns right after
 // sending, every byte and frame counted at both ends.
 //
-// All of it lives in _test.go files: the harness drives the root package,
-// http and poller, and internal/ packages may not import upward
-// (DESIGN.md), so the harness exists only for this package's tests.
+// It lives under server/ because its tests drive the whole composition
+// (server, the root package, http and poller), and all of it is in
+// _test.go files, so the harness exists only for this package's tests and
+// no library package links it.
 package soak

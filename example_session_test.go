@@ -14,8 +14,8 @@ import (
 // channel mode talking to it.
 func Example() {
 	echo := rawws.MessageFuncs{Message: func(s *rawws.Session, op frame.Opcode, p []byte) {
-		// p is only valid during the callback: WriteMessage copies if needed.
-		s.WriteMessage(context.Background(), op, p)
+		// p is only valid during the callback: SendCopy copies if needed.
+		s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: op, Payload: p})
 	}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

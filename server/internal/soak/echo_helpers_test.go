@@ -50,7 +50,7 @@ type EchoConfig struct {
 	// Backpressure makes the echo hold a message the session refused with
 	// ErrQueueFull, pause reading and resend once the queue drained, so a
 	// slow reader loses nothing. Without it the echo is cmd/rawws-echo's:
-	// WriteMessage's error is ignored (and counted in Refused).
+	// SendCopy's error is ignored (and counted in Refused).
 	Backpressure bool
 	// Copies, when above 1, echoes every message that many times (without
 	// Backpressure): one message then needs several sends at once, which is
@@ -191,7 +191,7 @@ func (h *echoHandler) OnOpen(s *rawws.Session) {
 func (h *echoHandler) OnMessage(s *rawws.Session, op frame.Opcode, p []byte) {
 	if !h.srv.cfg.Backpressure {
 		for i := 0; i < max(h.srv.cfg.Copies, 1); i++ {
-			if err := s.WriteMessage(context.Background(), op, p); err != nil {
+			if err := s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: op, Payload: p}); err != nil {
 				h.srv.Refused.Add(1)
 			}
 		}
@@ -203,7 +203,7 @@ func (h *echoHandler) OnMessage(s *rawws.Session, op frame.Opcode, p []byte) {
 		h.pending = append(h.pending, held{op, append([]byte(nil), p...)})
 		return
 	}
-	err := s.WriteMessage(context.Background(), op, p)
+	err := s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: op, Payload: p})
 	if errors.Is(err, rawws.ErrQueueFull) {
 		h.srv.Refused.Add(1)
 		h.pending = append(h.pending, held{op, append([]byte(nil), p...)})
@@ -224,7 +224,7 @@ func (h *echoHandler) drain(s *rawws.Session) {
 		h.mu.Lock()
 		for len(h.pending) > 0 {
 			m := h.pending[0]
-			err := s.WriteMessage(context.Background(), m.op, m.p)
+			err := s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: m.op, Payload: m.p})
 			if errors.Is(err, rawws.ErrQueueFull) {
 				break
 			}

@@ -58,7 +58,7 @@ func TestSoak(t *testing.T) {
 }
 
 // TestSoakEchoAsRawwsEcho runs the soak's slow readers against the echo
-// exactly as cmd/rawws-echo writes it (WriteMessage, error ignored): a
+// exactly as cmd/rawws-echo writes it (SendCopy, error ignored): a
 // reader that stalls while its peer keeps sending must still get every
 // message back.
 func TestSoakEchoAsRawwsEcho(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 // client keeps its context. Both message handlers see plain messages.
 func ExampleCompression() {
 	echo := rawws.MessageFuncs{Message: func(s *rawws.Session, op frame.Opcode, p []byte) {
-		s.WriteMessage(context.Background(), op, p)
+		s.SendCopy(context.Background(), frame.Frame{Fin: true, Opcode: op, Payload: p})
 	}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
