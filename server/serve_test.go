@@ -26,7 +26,9 @@ func TestServeListener(t *testing.T) {
 			ln := listenLocal(t)
 			addr := ln.Addr().String()
 			served := make(chan error, 1)
-			go func() { served <- server.Serve(ln, server.Endpoint{Options: rawws.Options{MessageHandler: echoMessages}}, server.Config{Backend: backend}) }()
+			go func() {
+				served <- server.Serve(ln, server.Endpoint{Options: rawws.Options{MessageHandler: echoMessages}}, server.Config{Backend: backend})
+			}()
 
 			c := dialWS(t, addr, "/any/path", nil)
 			c.send(t, frame.OpText, []byte("hello"))
