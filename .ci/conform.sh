@@ -17,6 +17,13 @@ for backend in ${BACKENDS:-netpoll epoll std}; do
   done
   [ -n "$addr" ] || { cat "$log"; echo "rawws-echo -backend $backend did not start" >&2; exit 1; }
   echo "conformance: rawws-echo -backend $backend"
-  "$bin/rawws-conform" -url "ws://$addr/" -deflate -strict | tail -n 1
+  out="$bin/conform-$backend.txt"
+  if ! "$bin/rawws-conform" -url "ws://$addr/" -deflate -strict -v >"$out" 2>&1; then
+    # The cases that were not OK, with their traces, and the server's log.
+    grep -v '^[0-9][0-9.]* *OK ' "$out" | head -n 200
+    cat "$log"
+    exit 1
+  fi
+  tail -n 1 "$out"
   kill $srv; wait $srv 2>/dev/null || true; srv=
 done

@@ -157,9 +157,11 @@ type Engine interface {
 type Config struct {
 	// Loops is the number of event loops; 0 means runtime.GOMAXPROCS(0).
 	Loops int
-	// MaxInput caps the unconsumed input kept per connection (bytes a
-	// handler did not consume yet, or that arrived while paused on a
-	// backend that cannot stop reading). Default 4 MiB.
+	// MaxInput caps the unconsumed input kept per connection: bytes a
+	// handler was offered and left unconsumed, or that arrived while
+	// paused on a backend that cannot stop reading. Bytes on their way to
+	// a handler that is running and not paused do not count (a slow
+	// return must not cut a peer that sends fast). Default 4 MiB.
 	MaxInput int
 	// MaxOutput caps the bytes queued for writing per connection: a write
 	// that would take a non-empty queue past it fails with ErrOutputLimit.

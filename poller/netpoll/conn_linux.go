@@ -209,7 +209,7 @@ func (c *conn) onRequest() {
 		var overflow bool
 		if !c.closing {
 			p, _ := r.Peek(n)
-			if len(c.carry)+len(c.inbox)+n > c.e.cfg.MaxInput {
+			if c.heldOverLocked(n) {
 				overflow = true
 			} else if c.busy {
 				c.inbox = append(c.inbox, p...)
@@ -256,6 +256,18 @@ func (c *conn) onRequest() {
 		c.CloseWithError(fmt.Errorf("netpoll: more than %d unconsumed bytes: %w", c.e.cfg.MaxInput, poller.ErrInputLimit))
 	}
 	c.run()
+}
+
+// heldOverLocked reports whether n more bytes would take the input held for
+// a paused handler past MaxInput; mu is held. Bytes on their way to a
+// handler that is not paused are not counted, whoever runs it: netpoll
+// would buffer them just the same while its own task ran the handler, and
+// closing a peer that sends fast because a goroutine was scheduled late
+// would cut a correct stream (a large message in small frames) for the
+// server's load. What the handler is offered and leaves unconsumed is
+// checked after each OnData.
+func (c *conn) heldOverLocked(n int) bool {
+	return c.paused && len(c.carry)+len(c.inbox)+n > c.e.cfg.MaxInput
 }
 
 func clamp(k, n int) int {
@@ -315,6 +327,11 @@ func (c *conn) run() {
 		if rest == 0 && cap(c.carry) > keepCarry {
 			c.carry = nil
 		}
+		if rest > c.e.cfg.MaxInput && !c.closing {
+			c.mu.Unlock()
+			c.CloseWithError(fmt.Errorf("netpoll: more than %d unconsumed bytes: %w", c.e.cfg.MaxInput, poller.ErrInputLimit))
+			c.mu.Lock()
+		}
 	}
 	c.busy = false
 	c.mu.Unlock()
@@ -344,7 +361,7 @@ func (c *conn) onClosed(netpoll.Connection) error {
 		// them here.
 		if r := c.nc.Reader(); r.Len() > 0 {
 			n := r.Len()
-			if len(c.carry)+len(c.inbox)+n > c.e.cfg.MaxInput {
+			if c.heldOverLocked(n) {
 				cause = fmt.Errorf("netpoll: more than %d unconsumed bytes: %w", c.e.cfg.MaxInput, poller.ErrInputLimit)
 			} else if p, err := r.Peek(n); err == nil {
 				if c.busy {

@@ -16,7 +16,10 @@
 //     calls OnRequest in a loop for as long as its buffer is not empty.
 //   - netpoll cannot stop reading a socket. While paused the bytes pile up
 //     in the carry buffer; past Config.MaxInput the connection is closed
-//     with poller.ErrInputLimit.
+//     with poller.ErrInputLimit. Bytes that come while an unpaused handler
+//     runs on another goroutine wait for it whatever their number, as they
+//     would in netpoll's own buffer: a late goroutine is not the peer's
+//     fault.
 //   - Writes never block the caller or the loop. Whoever finds the
 //     connection without a backlog writes straight to the non-blocking
 //     socket (one writev, under a per-connection lock so a concurrent close

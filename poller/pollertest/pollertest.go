@@ -83,6 +83,7 @@ func Run(t *testing.T, newEngine NewEngine, opts Options) {
 		{"ReadEOF", s.testReadEOF},
 		{"DataBeforeClose", s.testDataBeforeClose},
 		{"PauseResume", s.testPauseResume},
+		{"StalledHandler", s.testStalledHandler},
 		{"SetHandler", s.testSetHandler},
 		{"Timers", s.testTimers},
 		{"IdleTimeout", s.testIdleTimeout},
@@ -863,6 +864,65 @@ func (s *suite) testBackpressure(t *testing.T) {
 	}
 	if r, w := received.Load(), sent.Load(); r != w {
 		t.Fatalf("received %d of %d bytes after resume", r, w)
+	}
+	if mismatch.Load() {
+		t.Fatal("bytes arrived out of order or corrupted")
+	}
+}
+
+// testStalledHandler: a handler that is running (not paused) but slow to
+// return, as a goroutine descheduled on a loaded machine is, loses nothing
+// and is not closed while its peer sends several MaxInput at once: the
+// bytes that came meanwhile are offered once it returns. (A correct peer
+// sending one large message must never meet ErrInputLimit for the
+// server's scheduling.)
+func (s *suite) testStalledHandler(t *testing.T) {
+	const limit = 256 << 10
+	ref := pattern(11, 3*limit)
+	var received atomic.Int64
+	var mismatch atomic.Bool
+	closed := make(chan error, 1)
+	all := make(chan struct{})
+	var calls atomic.Int32
+	addr, _, _ := s.serverConn(t, poller.Config{MaxInput: limit}, &H{
+		Data: func(c poller.Conn, b []byte) int {
+			switch calls.Add(1) {
+			case 1:
+				// Refuse the first byte and take it back later: on netpoll
+				// the resumed handler runs on a goroutine of its own while
+				// netpoll's task goes on reading.
+				c.PauseRead()
+				time.AfterFunc(20*time.Millisecond, c.ResumeRead)
+				return 0
+			case 2:
+				time.Sleep(300 * time.Millisecond)
+			}
+			off := received.Load()
+			if !bytes.Equal(b, ref[off:off+int64(len(b))]) {
+				mismatch.Store(true)
+			}
+			if received.Add(int64(len(b))) == int64(len(ref)) {
+				close(all)
+			}
+			return len(b)
+		},
+		Close: func(_ poller.Conn, err error) { closed <- err },
+	})
+	c := dial(t, addr)
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(ref[:1]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond) // resumed, inside the slow call
+	if _, err := c.Write(ref[1:]); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-all:
+	case err := <-closed:
+		t.Fatalf("closed after %d of %d bytes: %v", received.Load(), len(ref), err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%d of %d bytes after 10 s", received.Load(), len(ref))
 	}
 	if mismatch.Load() {
 		t.Fatal("bytes arrived out of order or corrupted")
