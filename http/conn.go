@@ -147,6 +147,7 @@ type hconn struct {
 	heldHijack *exchange
 	stalled    bool
 	broken     bool // a write failed: the connection is going down
+	timedOut   bool // the drainer closed it: no progress within WriteTimeout
 	// room wakes handlers waiting in waitRoom (its L is &mu).
 	room sync.Cond
 	// tm enforces the timeouts; embedded, so arming it allocates nothing.
@@ -254,7 +255,7 @@ func (h *hconn) release() {
 	clear(h.rec)
 	h.rec = h.rec[:0]
 	h.held, h.heldRec, h.heldClose, h.heldHijack = nil, nil, false, nil
-	h.stalled, h.broken = false, false
+	h.stalled, h.broken, h.timedOut = false, false, false
 	h.headStart.Store(0)
 	h.readingBody.Store(false)
 	h.p.reset()
@@ -606,6 +607,9 @@ func (h *hconn) waitRoom(ex *exchange) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for {
+		if h.timedOut {
+			return ErrWriteTimeout
+		}
 		if h.dead || h.broken {
 			return ErrConnClosed
 		}
@@ -786,8 +790,32 @@ func (h *hconn) flush() {
 // goroutine (never the loop's) until c's queue is written, then writes
 // what was held back and lets the handlers and the reader go on. Flush
 // returns early when the connection dies; the held bytes are dropped then.
+// A peer that stops reading would hold the handlers and the queue forever,
+// so a queue that shrinks by nothing within WriteTimeout closes the
+// connection. Progress, not the whole response, is timed: a slow reader of
+// a large body is served as long as it reads.
 func (h *hconn) drain(c poller.Conn) {
-	c.Flush(context.Background())
+	wt := h.srv.set.WriteTimeout
+	for last := c.Buffered(); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), wt)
+		err := c.Flush(ctx)
+		timedOut := err != nil && ctx.Err() != nil
+		cancel()
+		if !timedOut {
+			break
+		}
+		// While stalled nothing else is written to c, so its queue only
+		// shrinks.
+		if n := c.Buffered(); n < last {
+			last = n
+			continue
+		}
+		h.mu.Lock()
+		h.timedOut = true
+		h.mu.Unlock()
+		c.CloseWithError(ErrWriteTimeout)
+		break
+	}
 	h.mu.Lock()
 	h.stalled = false
 	h.mu.Unlock()

@@ -2,6 +2,7 @@ package http
 
 import (
 	"errors"
+	"fmt"
 	nethttp "net/http"
 	"strconv"
 	"sync/atomic"
@@ -19,6 +20,10 @@ var (
 	ErrNotHijackable = errors.New("http: connection cannot be hijacked for this request")
 	// ErrConnClosed: the connection failed before the hand-off.
 	ErrConnClosed = errors.New("http: connection closed")
+	// ErrWriteTimeout: the client read nothing of the response for
+	// Settings.WriteTimeout while the connection's output was at its cap,
+	// so the server closed the connection. It matches ErrConnClosed too.
+	ErrWriteTimeout = fmt.Errorf("%w: the client stopped reading (WriteTimeout)", ErrConnClosed)
 )
 
 // streamThreshold is the body size past which a response without a

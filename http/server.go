@@ -30,6 +30,7 @@ const (
 	DefaultHost                 = "0.0.0.0"
 	DefaultIdleTimeout          = 45 * time.Second
 	DefaultReadHeaderTimeout    = 10 * time.Second
+	DefaultWriteTimeout         = 60 * time.Second
 	DefaultMaxHeaderBytes       = 16 << 10
 	DefaultMaxHeaders           = 100
 	DefaultMaxURILength         = 8 << 10
@@ -52,6 +53,12 @@ type Settings struct {
 	// end of its head; past it the server answers 408 and closes
 	// (default 10 s).
 	ReadHeaderTimeout time.Duration
+	// WriteTimeout closes a connection whose client reads nothing for this
+	// long while the connection's output is at the engine's cap (default
+	// 60 s); its handlers' writes fail with ErrWriteTimeout. It times
+	// progress, not the response: a client that keeps reading, however
+	// slowly, gets the whole body.
+	WriteTimeout time.Duration
 	// MaxHeaderBytes bounds a request head, request line included
 	// (default 16 KiB; 431 past it).
 	MaxHeaderBytes int
@@ -96,6 +103,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.ReadHeaderTimeout <= 0 {
 		s.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if s.WriteTimeout <= 0 {
+		s.WriteTimeout = DefaultWriteTimeout
 	}
 	if s.MaxHeaderBytes <= 0 {
 		s.MaxHeaderBytes = DefaultMaxHeaderBytes

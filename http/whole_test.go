@@ -395,3 +395,84 @@ func TestSlowReaderDisconnectFailsHandler(t *testing.T) {
 		})
 	}
 }
+
+// A client that stops reading and stays connected holds no handler forever:
+// once its output makes no progress for WriteTimeout, the connection closes
+// and the handler's Write fails with ErrWriteTimeout.
+func TestWriteTimeoutStalledReader(t *testing.T) {
+	forBackends(t, func(t *testing.T, backend string) {
+		res := make(chan error, 1)
+		addr := startCapped(t, backend, Settings{WriteTimeout: 300 * time.Millisecond}, HandlerFunc(func(w *ResponseWriter, r *Request) {
+			res <- writePattern(w, 1<<30, 64<<10)
+		}))
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		// Read nothing: the socket buffers and the output cap fill up.
+		select {
+		case err := <-res:
+			if !errors.Is(err, ErrWriteTimeout) {
+				t.Fatalf("handler error %v, want ErrWriteTimeout", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("the handler still waits 15 s after its client stopped reading (WriteTimeout 300 ms)")
+		}
+	})
+}
+
+// WriteTimeout measures progress, not the whole response: a reader that
+// keeps draining at 5 MB/s gets every byte of a response that takes three
+// times WriteTimeout. (The server sees progress only as its own queue
+// shrinks, after the kernel's buffers, several MB on loopback, have made
+// room; a timeout much shorter than the time a reader takes to drain a
+// third of them cuts a reader that is still reading.)
+func TestWriteTimeoutSlowButMoving(t *testing.T) {
+	forBackends(t, func(t *testing.T, backend string) {
+		const n = 12 << 20
+		const wt = 800 * time.Millisecond
+		addr := startCapped(t, backend, Settings{WriteTimeout: wt}, HandlerFunc(func(w *ResponseWriter, r *Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(n))
+			writePattern(w, n, 64<<10)
+		}))
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(60 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		start := time.Now()
+		resp, err := nethttp.ReadResponse(bufio.NewReader(&pacedReader{r: c, chunk: 512 << 10, every: 100 * time.Millisecond}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkBody(t, "paced", resp.Body, 0, n)
+		if d := time.Since(start); d < 2*wt {
+			t.Fatalf("the response took %v, under 2×WriteTimeout: the pacing did not test the timeout", d)
+		}
+	})
+}
+
+// pacedReader reads at most chunk bytes per interval every.
+type pacedReader struct {
+	r     io.Reader
+	chunk int
+	every time.Duration
+	left  int
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if p.left == 0 {
+		time.Sleep(p.every)
+		p.left = p.chunk
+	}
+	if len(b) > p.left {
+		b = b[:p.left]
+	}
+	n, err := p.r.Read(b)
+	p.left -= n
+	return n, err
+}
