@@ -197,17 +197,7 @@ func (s *Session) checkFrame(f *frame.Frame) error {
 		if s.deflate() != nil {
 			allowed |= 0x40
 		}
-		var rsv byte
-		if f.Rsv1 {
-			rsv |= 0x40
-		}
-		if f.Rsv2 {
-			rsv |= 0x20
-		}
-		if f.Rsv3 {
-			rsv |= 0x10
-		}
-		if rsv&^allowed != 0 {
+		if f.Rsv()&^allowed != 0 {
 			return invalidFrame(op, "RSV bits without a negotiated extension")
 		}
 	}

@@ -9,10 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
+
 	"time"
 
 	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/internal/netfd"
 	"github.com/rawws/rawws/poller"
 )
 
@@ -164,17 +165,6 @@ func UpgradeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, opts UpgradeOptio
 // goroutineBackend serves the connections no event loop can adopt.
 const goroutineBackend = "std"
 
-// hasFD reports whether v exposes a descriptor (net.TCPListener and
-// net.TCPConn do, tls.NewListener and *tls.Conn do not).
-func hasFD(v any) bool {
-	sc, ok := v.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	_, err := sc.SyscallConn()
-	return err == nil
-}
-
 // complete attaches s to c, which the HTTP server handed to s while it
 // was pending (flagPending): the event handler's OnOpen runs here, before
 // any frame; bytes that arrived meanwhile are offered again, and a close
@@ -200,7 +190,7 @@ func (s *Session) complete(c poller.Conn) {
 // backend adopts any net.Conn; the event loops need the socket's
 // descriptor, which a *tls.Conn or another wrapper does not expose.
 func canAdopt(eng poller.Engine, nc net.Conn) bool {
-	return eng.Name() == goroutineBackend || hasFD(nc)
+	return eng.Name() == goroutineBackend || netfd.Has(nc)
 }
 
 // refuseHijacked answers a hijacked request that cannot be switched with

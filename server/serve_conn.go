@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/rawws/rawws"
+	"github.com/rawws/rawws/internal/netfd"
 	"github.com/rawws/rawws/poller"
 )
 
@@ -25,7 +26,7 @@ func (s *Server) ServeConn(c net.Conn, buffered []byte) error {
 		return ErrServerClosed
 	}
 	eng := s.eng
-	if eng.Name() != goroutineBackend && !hasFD(c) {
+	if eng.Name() != goroutineBackend && !netfd.Has(c) {
 		var err error
 		if eng, err = rawws.EngineFor(goroutineBackend); err != nil {
 			c.Close()

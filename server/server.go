@@ -12,6 +12,7 @@ import (
 
 	"github.com/rawws/rawws"
 	rhttp "github.com/rawws/rawws/http"
+	"github.com/rawws/rawws/internal/netfd"
 	"github.com/rawws/rawws/poller"
 )
 
@@ -190,7 +191,7 @@ const goroutineBackend = "std"
 // serveListener runs the HTTP server on ln, which is already in s.lns.
 func (s *Server) serveListener(ln net.Listener) error {
 	var err error
-	if s.eng.Name() != goroutineBackend && !hasFD(ln) {
+	if s.eng.Name() != goroutineBackend && !netfd.Has(ln) {
 		// An event loop accepts only on a socket it can watch; a TLS
 		// listener yields connections std serves (ServeConn).
 		err = s.acceptEach(ln)
@@ -204,17 +205,6 @@ func (s *Server) serveListener(ln net.Listener) error {
 		err = net.ErrClosed
 	}
 	return err
-}
-
-// hasFD reports whether v exposes a descriptor (net.TCPListener and
-// net.TCPConn do, tls.NewListener and *tls.Conn do not).
-func hasFD(v any) bool {
-	sc, ok := v.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	_, err := sc.SyscallConn()
-	return err == nil
 }
 
 // acceptEach accepts from a listener no event loop can watch and hands
