@@ -37,8 +37,9 @@
 // when the connection's output queue is at the engine's cap
 // (poller.Config.MaxOutput), a handler on a goroutine waits in Write or
 // Flush until the peer reads, and gets ErrConnClosed once the peer is
-// gone; output of a handler on the loop is held and written as the socket
-// drains, with reading paused meanwhile. When the peer half-closes, every
+// gone, or ErrWriteTimeout once it has read nothing for
+// Settings.WriteTimeout; output of a handler on the loop is held and
+// written as the socket drains, with reading paused meanwhile. When the peer half-closes, every
 // request that was complete before its FIN is still answered, in order,
 // then the connection is closed (a request cut by the FIN is not).
 //

@@ -17,8 +17,9 @@ import (
 	"github.com/rawws/rawws/http/body"
 )
 
-// maxBytes caps GET /bytes/N: the body is produced on demand, but a
-// response is assembled in memory before it is written.
+// maxBytes caps GET /bytes/N. The body is produced on demand and streamed
+// as the client reads (memory stays at the connection's output cap), so
+// the cap only bounds how long one request can keep the server busy.
 const maxBytes = 64 << 20
 
 // httpRoutes are the plain HTTP endpoints of the echo server, served by

@@ -103,6 +103,7 @@ func main() {
 	svg := flag.String("svg", "echo.svg", "SVG chart file")
 	only := flag.String("servers", "", "comma-separated subset of servers")
 	onlySc := flag.String("scenarios", "", "run only the scenarios whose name contains this (e.g. idle, \"64 B\")")
+	also := flag.String("also", "", "more rawws-echo builds to run beside the rest on epoll, as name=path[,name=path]: a before/after comparison in one interleaved run")
 	syscalls := flag.Bool("syscalls", true, "when perf can count syscall tracepoints, one extra probe round for system calls per message")
 	flag.Parse()
 
@@ -121,6 +122,16 @@ func main() {
 		servers = append(servers, server{p, []string{exe}})
 	}
 	servers = append(servers, buildFloors(peerBin)...)
+	for _, kv := range strings.Split(*also, ",") {
+		if kv == "" {
+			continue
+		}
+		name, path, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || path == "" {
+			check(fmt.Errorf("-also %q: want name=path", kv))
+		}
+		servers = append(servers, server{name, []string{path, "-backend", "epoll"}})
+	}
 	if *only != "" {
 		keep := strings.Split(*only, ",")
 		servers = slices.DeleteFunc(servers, func(s server) bool { return !slices.Contains(keep, s.Name) })
