@@ -871,6 +871,7 @@ type partBody struct {
 	n     int64 // bytes handed out
 	limit int64
 	safe  int // bytes from m.r known to be content, not the start of a delimiter
+	begun bool // the start was checked for a delimiter without its CRLF
 	err   error
 	done  chan struct{} // closed at the part's end, on an error or on Close
 	fin   bool
@@ -896,6 +897,29 @@ func (b *partBody) Read(p []byte) (int, error) {
 	delim := m.delim
 	for b.safe == 0 {
 		data := m.buf[m.r:m.w]
+		if !b.begun {
+			// A part's body is optional (RFC 2046: body-part :=
+			// MIME-part-headers [CRLF *OCTET]), so the CRLF that ended
+			// the header block may be the next delimiter's own: a body
+			// that begins with the dash-boundary is empty.
+			if len(data) < len(m.dashBoundary) && bytes.HasPrefix(m.dashBoundary, data) && m.fill() {
+				continue
+			}
+			b.begun = true
+			if bytes.HasPrefix(data, m.dashBoundary) {
+				ok, err := m.atDelimiter(0, len(m.dashBoundary))
+				if err != nil {
+					m.err = err
+					b.finish(err)
+					return 0, err
+				}
+				if ok {
+					b.finish(io.EOF)
+					return 0, io.EOF
+				}
+			}
+			continue
+		}
 		i := bytes.Index(data, delim)
 		switch {
 		case i > 0:

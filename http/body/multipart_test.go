@@ -75,8 +75,15 @@ func TestMultipartEvents(t *testing.T) {
 			[]mpEvent{{kind: "part", header: textproto.MIMEHeader{"Content-Type": {"text/plain"}}}, {kind: "part", header: textproto.MIMEHeader{"X-Y": {"z"}}, data: "zz"}}},
 		{"transport padding", "--b \t\r\n\r\nx\r\n--b\t\r\n\r\ny\r\n--b-- \r\n",
 			[]mpEvent{{kind: "part", header: textproto.MIMEHeader{}, data: "x"}, {kind: "part", header: textproto.MIMEHeader{}, data: "y"}}},
-		{"boundary-like content", "--b\r\n\r\n--b\r\n--bx\r\n--b-x\r\n-\r\n--\r\n--b\r\n\r\n\r\n--b--\r\n",
-			[]mpEvent{{kind: "part", header: textproto.MIMEHeader{}, data: "--b\r\n--bx\r\n--b-x\r\n-\r\n--"}, {kind: "part", header: textproto.MIMEHeader{}}}},
+		{"boundary-like content", "--b\r\n\r\nx--b\r\n--bx\r\n--b-x\r\n-\r\n--\r\n--b\r\n\r\n\r\n--b--\r\n",
+			[]mpEvent{{kind: "part", header: textproto.MIMEHeader{}, data: "x--b\r\n--bx\r\n--b-x\r\n-\r\n--"}, {kind: "part", header: textproto.MIMEHeader{}}}},
+		// RFC 2046: body-part := MIME-part-headers [CRLF *OCTET]; the CRLF
+		// ending the header block is then the delimiter's (as mime/multipart
+		// reads it too).
+		{"delimiter right after the header block", "--b\r\nA: 1\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
+			[]mpEvent{{kind: "part", header: textproto.MIMEHeader{"A": {"1"}}}, {kind: "part", header: textproto.MIMEHeader{}, data: "x"}}},
+		{"close right after the header block", "--b\r\n\r\n--b--",
+			[]mpEvent{{kind: "part", header: textproto.MIMEHeader{}}}},
 		{"CR LF inside part", "--b\r\n\r\n\r\n\r\n\r\r\n--b--\r\n",
 			[]mpEvent{{kind: "part", header: textproto.MIMEHeader{}, data: "\r\n\r\n\r"}}},
 		{"no parts", "--b--\r\n", nil},
@@ -459,6 +466,9 @@ var multipartCorpus = []string{
 	"--b\r\nA : 1\r\n\r\nx\r\n--b--\r\n",
 	"--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=3Db\r\n--b--\r\n",
 	"--b\r\n\r\nno end",
+	"--b\r\n\r\n--b--",
+	"--b\r\nA: 1\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
+	"--b\r\n\r\n--b \r\n\r\n--b--",
 	"--b--",
 	"",
 }
