@@ -31,14 +31,14 @@ const (
 	fShutWr                     // shutdown(SHUT_WR) done
 	fResumeQ                    // a resume task is queued
 	fInData                     // the loop is in this connection's OnData
-	fWrote                      // a write went to the socket during this OnData
-	fCorked                     // the queue holds bytes held back during OnData (no EPOLLOUT needed)
+	fCorked                     // the loop's cork holds this connection's bytes, written during OnData
 	fInOpen                     // the loop is in this connection's OnOpen: nothing was offered yet
 	fHalf                       // OnReadEOF kept it open for writing: it ends at CloseWrite's FIN or a Close
 )
 
 // corkMax bounds the bytes a connection holds back while its handler runs
-// (see Writev); a write that would pass it sends them at once.
+// (see Writev) and is the size of each loop's cork buffer; a write that
+// would pass it sends them at once.
 const corkMax = 32 << 10
 
 // Loop-only flags (conn.lf).
@@ -287,26 +287,47 @@ func (c *conn) modLocked(f uint32) {
 func (c *conn) uncorkLocked(f uint32) (_ uint32, failed bool) {
 	f &^= fCorked
 	c.flags.Store(f)
-	x := c.x
-	if x == nil || x.n == 0 || f&(fOutOn|fFinal) != 0 {
-		return f, false // with EPOLLOUT on, the loop drains the queue
+	l := c.loop
+	b := l.cork
+	l.cork = b[:0]
+	if len(b) == 0 || f&fFinal != 0 {
+		return f, false
 	}
-	n, err := x.writeTo(int(c.fd))
-	if n > 0 {
-		x.notify()
+	if x := c.x; x != nil && x.n > 0 {
+		// Not reached while the invariant holds (corked bytes exist only
+		// with an empty queue), but order is what matters: behind the
+		// queue, whose EPOLLOUT is on.
+		x.appendBufs([][]byte{b}, 0)
+		return f, false
 	}
+	n, err := rawWrite(int(c.fd), b)
 	if err != nil && err != unix.EAGAIN {
 		failed = c.setReasonLocked(fmt.Errorf("epoll: write: %w", err), true)
 		return c.flags.Load(), failed
 	}
-	if x.n > 0 {
-		f |= fOutOn
-		c.flags.Store(f)
-		c.modLocked(f)
-		return f, false
+	if n < len(b) {
+		c.ext().appendBufs([][]byte{b}, n)
+		if f&fOutOn == 0 {
+			f |= fOutOn
+			c.flags.Store(f)
+			c.modLocked(f)
+		}
 	}
-	c.dropExtLocked()
 	return f, false
+}
+
+// rawWrite is one write(2) of b, retried on EINTR (see rawWritev).
+func rawWrite(fd int, b []byte) (int, error) {
+	for {
+		r, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0, errno
+		}
+		return int(r), nil
+	}
 }
 
 // Write writes b to the socket or, for what the kernel does not take at
@@ -339,7 +360,7 @@ func (c *conn) Writev(bufs [][]byte) (int, error) {
 		c.mu.Unlock()
 		return 0, nil
 	}
-	if f&fCorked != 0 && c.x.n+total > corkMax {
+	if f&fCorked != 0 && len(c.loop.cork)+total > corkMax {
 		var failed bool
 		if f, failed = c.uncorkLocked(f); failed {
 			c.mu.Unlock()
@@ -356,20 +377,17 @@ func (c *conn) Writev(bufs [][]byte) (int, error) {
 		c.mu.Unlock()
 		return total, nil
 	}
-	if f&fInData != 0 {
-		// Answers to pipelined input: the handler's first write of an
-		// OnData call goes out at once (one request, one answer: no copy,
-		// no delay), the later ones are held back and leave together in
-		// one writev when OnData returns (deliver), a syscall per read
-		// instead of per answer.
-		if f&fWrote != 0 && total <= corkMax {
-			c.ext().appendBufs(bufs, 0)
-			c.flags.Store(f | fCorked)
-			c.mu.Unlock()
-			return total, nil
-		}
-		f |= fWrote
-		c.flags.Store(f)
+	if f&fInData != 0 && total <= corkMax {
+		// Answers written during OnData, the first one included, are
+		// copied to the loop's cork and leave together in one write when
+		// OnData returns (deliver): one syscall and one TCP segment per
+		// read, however many requests it held. Only the connection in
+		// OnData uses its loop's cork, always under its own mu, and the
+		// cork is only ever non-empty while the queue is empty.
+		c.loop.cork = appendAll(c.loop.cork, bufs)
+		c.flags.Store(f | fCorked)
+		c.mu.Unlock()
+		return total, nil
 	}
 	n, err := writevFD(int(c.fd), bufs)
 	if err != nil && err != unix.EAGAIN {
@@ -445,14 +463,27 @@ func (c *conn) Flush(ctx context.Context) error {
 	}
 }
 
-// Buffered is the number of bytes in the output queue.
+// Buffered is the number of bytes in the output queue, those held back
+// during OnData included.
 func (c *conn) Buffered() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.x == nil {
-		return 0
+	n := 0
+	if c.flags.Load()&fCorked != 0 {
+		n = len(c.loop.cork)
 	}
-	return c.x.n
+	if c.x != nil {
+		n += c.x.n
+	}
+	return n
+}
+
+// appendAll appends every buffer of bufs to dst.
+func appendAll(dst []byte, bufs [][]byte) []byte {
+	for _, b := range bufs {
+		dst = append(dst, b...)
+	}
+	return dst
 }
 
 // PauseRead stops OnData calls at once and stops reading the socket, so

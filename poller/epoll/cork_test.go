@@ -16,7 +16,7 @@ import (
 )
 
 // TestCorkPipelinedAnswers: the answers a handler writes during one OnData
-// after the first are held back and leave together when OnData returns;
+// are held back and leave together when OnData returns;
 // whatever ends the call (return, Close, CloseWrite, Flush from inside),
 // the peer receives every byte, in order, before any close.
 func TestCorkPipelinedAnswers(t *testing.T) {
@@ -63,8 +63,8 @@ func TestCorkPipelinedAnswers(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := recv(t, held, "OnData")
-			if got[0] != 0 || got[1] != len("second,") || got[2] != len("second,third.") {
-				t.Errorf("Buffered after each write = %v, want [0 7 13]: the first answer goes out at once, the later ones wait for the end of OnData", got)
+			if got[0] != len("first,") || got[1] != len("first,second,") || got[2] != len("first,second,third.") {
+				t.Errorf("Buffered after each write = %v, want [6 13 19]: every answer written during OnData waits for its end, to leave in one write", got)
 			}
 			want := "first,second,third."
 			pc.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -156,8 +156,8 @@ func TestCorkWriteErrorCloses(t *testing.T) {
 	closed := make(chan error, 1)
 	h := &fh{
 		data: func(c poller.Conn, b []byte) int {
-			c.Write([]byte("first"))  // straight to the socket
-			c.Write([]byte("second")) // held back until OnData returns
+			c.Write([]byte("first")) // held back until OnData returns
+			c.Write([]byte("second"))
 			close(inData)
 			select {
 			case <-reset:

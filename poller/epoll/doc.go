@@ -27,11 +27,13 @@
 // called from any goroutine: writes go straight to the non-blocking socket
 // under a per-connection mutex (a non-blocking writev, never a wait), and
 // only what the kernel refuses is queued and written by the loop on
-// EPOLLOUT. One exception batches answers to pipelined input: during a
-// connection's OnData the first write goes out at once and later ones (up
-// to 32 KiB) are copied aside and leave together in one writev when OnData
-// returns, or earlier on Flush or CloseWrite. At 16 messages in flight per
-// connection this cut the server's CPU per 64-byte echo by a third.
+// EPOLLOUT. One exception batches answers to pipelined input: the writes
+// made during a connection's OnData (up to 32 KiB) are copied to the loop's
+// cork buffer and leave together in one write when OnData returns, or
+// earlier on Flush, CloseWrite or a write that would pass 32 KiB. One read
+// then costs one write however many requests it held, the first answer
+// included (an earlier version sent the first at once and the rest in a
+// second writev: two syscalls and two TCP segments per read).
 // Accepted TCP connections get TCP_NODELAY, as Go's net gives every TCP
 // connection. Close marks the connection closed at once (writes fail from
 // then on) and the loop closes the descriptor and calls OnClose right after

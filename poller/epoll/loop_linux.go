@@ -56,6 +56,7 @@ type loop struct {
 	epfd   int
 	efd    int
 	buf    []byte // shared read buffer, allocated when the loop starts
+	cork   []byte // answers written during the current OnData (conn.Writev), len 0 between calls
 	events []unix.EpollEvent
 	conns  []*conn // slot table: epoll data carries (slot, generation)
 	free   []int32 // free slots
@@ -132,6 +133,7 @@ func (l *loop) run() {
 		defer runtime.UnlockOSThread()
 	}
 	l.buf = make([]byte, l.e.opt.ReadBufferSize)
+	l.cork = make([]byte, 0, corkMax)
 	defer l.closeFDs()
 	var drain [8]byte
 	for {
@@ -484,7 +486,7 @@ func (l *loop) deliver(c *conn, data []byte, viaCarry bool) {
 		}
 	}
 	c.mu.Lock()
-	f := c.flags.Load() &^ (fInData | fWrote)
+	f := c.flags.Load() &^ fInData
 	c.flags.Store(f)
 	failed := false
 	if f&fCorked != 0 {
