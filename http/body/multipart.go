@@ -870,7 +870,7 @@ type partBody struct {
 	m     *MultipartReader
 	n     int64 // bytes handed out
 	limit int64
-	safe  int // bytes from m.r known to be content, not the start of a delimiter
+	safe  int  // bytes from m.r known to be content, not the start of a delimiter
 	begun bool // the start was checked for a delimiter without its CRLF
 	err   error
 	done  chan struct{} // closed at the part's end, on an error or on Close
