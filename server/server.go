@@ -17,8 +17,10 @@ import (
 )
 
 // ErrServerClosed is returned by Server.Serve and ServeConn after Shutdown
-// or Close, and by Wait when the server was shut down on purpose.
-var ErrServerClosed = errors.New("rawws: server closed")
+// or Close, and by Wait when the server was shut down on purpose. It is
+// the HTTP layer's http.ErrServerClosed itself, so one
+// errors.Is check covers both packages.
+var ErrServerClosed = rhttp.ErrServerClosed
 
 // Server runs WebSocket endpoints and HTTP routes on an event-loop engine:
 // the native HTTP/1.1 server of package http answers the handshakes and

@@ -110,8 +110,8 @@ func TestShutdownDrainsUnderLoad(t *testing.T) {
 			if err := <-shut; err != nil {
 				t.Fatalf("Shutdown: %v", err)
 			}
-			if err := <-served; err != server.ErrServerClosed {
-				t.Errorf("Serve: %v, want ErrServerClosed", err)
+			if err := <-served; err != server.ErrServerClosed || !errors.Is(err, rhttp.ErrServerClosed) {
+				t.Errorf("Serve: %v, want ErrServerClosed, which is also http's", err)
 			}
 			t.Logf("%s: %d echoes delivered before 1001 to %d sessions", backend, echoed, sessions)
 			m := srv.Metrics()
