@@ -29,6 +29,9 @@ var (
 	// ErrCloseTimeout: the peer did not finish the close handshake in
 	// Options.CloseTimeout; the connection was closed.
 	ErrCloseTimeout = errors.New("rawws: close handshake timeout")
+	// ErrWriteTimeout: the peer read nothing of the session's output for
+	// Options.WriteTimeout while it waited; the connection was closed.
+	ErrWriteTimeout = errors.New("rawws: write timeout: the peer stopped reading")
 	// ErrHandshake wraps every client handshake failure (bad status, missing
 	// or wrong Sec-WebSocket-Accept, malformed response).
 	ErrHandshake = errors.New("rawws: websocket handshake failed")

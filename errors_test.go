@@ -349,6 +349,14 @@ func TestErrorIdentity(t *testing.T) {
 		run(t, identityCase{name: "Flush interrupted by Close(cause)", sentinel: ErrClosed, want: []error{ErrClosed, cause}, got: func(t *testing.T) error {
 			return flushInterrupted(t, eng, cause)
 		}})
+		run(t, identityCase{name: "Send to a peer that stopped reading", sentinel: ErrWriteTimeout, want: []error{ErrClosed, ErrWriteTimeout}, got: func(t *testing.T) error {
+			_, err := writeTimedOut(t, eng)
+			return err
+		}})
+		run(t, identityCase{name: "Err: write timeout", want: []error{ErrWriteTimeout}, got: func(t *testing.T) error {
+			s, _ := writeTimedOut(t, eng)
+			return s.Err()
+		}})
 	})
 	for name, v := range exportedSentinels(t) {
 		if !covered[v] {
@@ -364,7 +372,8 @@ func exportedSentinels(t *testing.T) map[string]error {
 	byName := map[string]error{
 		"ErrClosed": ErrClosed, "ErrFrameTooBig": ErrFrameTooBig, "ErrMessageTooBig": ErrMessageTooBig,
 		"ErrQueueFull": ErrQueueFull, "ErrPingTimeout": ErrPingTimeout, "ErrCloseTimeout": ErrCloseTimeout,
-		"ErrHandshake": ErrHandshake, "ErrBadURL": ErrBadURL, "ErrInvalidFrame": ErrInvalidFrame,
+		"ErrWriteTimeout": ErrWriteTimeout,
+		"ErrHandshake":    ErrHandshake, "ErrBadURL": ErrBadURL, "ErrInvalidFrame": ErrInvalidFrame,
 		"ErrInvalidArgument": ErrInvalidArgument, "ErrShutdownTimeout": ErrShutdownTimeout,
 		"ErrPreparedReleased": ErrPreparedReleased, "ErrNotData": ErrNotData, "ErrDraining": ErrDraining,
 	}

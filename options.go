@@ -70,6 +70,12 @@ type Options struct {
 	// terminated session keeps reading; then the connection is closed.
 	// Default 5 s; negative means wait forever.
 	CloseTimeout time.Duration
+	// WriteTimeout closes the session (Err: ErrWriteTimeout) when its
+	// output waits for a peer that reads nothing for this long: the
+	// connection's queue is full and shrinks by nothing. It times progress,
+	// not messages: a slow reader is served as long as it reads. Default
+	// 60 s; negative means wait forever.
+	WriteTimeout time.Duration
 	// Handler, when set, runs the session in event mode: raw frames are
 	// handed to it on the loop and Incoming is not used.
 	Handler Handler
@@ -127,6 +133,18 @@ func (o *Options) maxMessageSize() int64 {
 	}
 	return o.MaxMessageSize
 }
+
+// writeTimeout bounds a wait for the peer to read; negative means forever.
+func (o *Options) writeTimeout() time.Duration {
+	if o.WriteTimeout == 0 {
+		return defaultWriteTimeout
+	}
+	return o.WriteTimeout
+}
+
+// defaultWriteTimeout is WriteTimeout's default, the HTTP server's too
+// (http.DefaultWriteTimeout).
+const defaultWriteTimeout = 60 * time.Second
 
 // closeTimeout bounds a closing session's linger; negative means forever.
 func (o *Options) closeTimeout() time.Duration {

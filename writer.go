@@ -1,6 +1,7 @@
 package rawws
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
@@ -200,7 +201,7 @@ func (s *Session) finishBatch(c poller.Conn, w *writeState, batch []outFrame, n 
 			go s.writeLoopAfterDrain(c)
 			return true
 		}
-		c.Flush(doneContext{s.Done()})
+		s.waitDrain(c)
 	}
 	return false
 }
@@ -240,12 +241,12 @@ func (s *Session) writeInPieces(c poller.Conn, iov [][]byte) (int, error) {
 			i, off = j, o
 			total += size
 			if i < len(iov) && c.Buffered() >= piece {
-				if err := c.Flush(doneContext{s.Done()}); err != nil {
+				if err := s.waitDrain(c); err != nil {
 					return total, err
 				}
 			}
 		case errors.Is(err, poller.ErrOutputLimit) && c.Buffered() > 0:
-			if err := c.Flush(doneContext{s.Done()}); err != nil {
+			if err := s.waitDrain(c); err != nil {
 				return total, err
 			}
 		case errors.Is(err, poller.ErrOutputLimit) && piece > minPiece:
@@ -257,10 +258,38 @@ func (s *Session) writeInPieces(c poller.Conn, iov [][]byte) (int, error) {
 	return total, nil
 }
 
+// waitDrain waits, off the loop, until the connection has written what is
+// queued, the session ended, or the peer read nothing for WriteTimeout:
+// then the session fails with ErrWriteTimeout, since a peer that never
+// reads would otherwise hold the session and its buffers forever. Only the
+// writer-role owner calls it, so the queue can only shrink meanwhile
+// (pongs aside); no shrinking in a whole WriteTimeout is a stalled peer.
+func (s *Session) waitDrain(c poller.Conn) error {
+	wt := s.opts.writeTimeout()
+	if wt < 0 {
+		return c.Flush(doneContext{s.Done()})
+	}
+	for last := c.Buffered(); ; {
+		ctx, cancel := context.WithTimeout(doneContext{s.Done()}, wt)
+		err := c.Flush(ctx)
+		expired := err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)
+		cancel()
+		if !expired {
+			return err
+		}
+		if n := c.Buffered(); n < last {
+			last = n
+			continue
+		}
+		s.Close(ErrWriteTimeout)
+		return ErrWriteTimeout
+	}
+}
+
 // writeLoopAfterDrain waits until the connection has written its backlog,
 // then goes on writing the session's queue.
 func (s *Session) writeLoopAfterDrain(c poller.Conn) {
-	c.Flush(doneContext{s.Done()})
+	s.waitDrain(c)
 	s.writeLoop(true)
 }
 

@@ -142,3 +142,38 @@ func TestWriterHalvesPiecesUnderTheCap(t *testing.T) {
 		})
 	}
 }
+
+// A peer that stops reading and stays connected does not hold a session
+// forever: once the output it owes makes no progress for WriteTimeout, the
+// session fails with ErrWriteTimeout and a Send waiting for room learns it.
+// A peer that keeps reading, however slowly, is not cut (TestSlowReader*).
+func TestWriteTimeoutStalledPeer(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		start := time.Now()
+		s, err := writeTimedOut(t, eng)
+		if !errors.Is(err, ErrWriteTimeout) {
+			t.Fatalf("Send to a peer that never reads: %v after %v, want ErrWriteTimeout", err, time.Since(start))
+		}
+		if !errors.Is(s.Err(), ErrWriteTimeout) {
+			t.Fatalf("Err = %v", s.Err())
+		}
+	})
+}
+
+// writeTimedOut sends to a peer that never reads, with WriteTimeout 300 ms,
+// until Send fails; it returns the ended session and Send's error.
+func writeTimedOut(t *testing.T, eng poller.Engine) (*Session, error) {
+	t.Helper()
+	srv := startServer(t, eng, UpgradeOptions{Options: Options{WriteTimeout: 300 * time.Millisecond}})
+	dialRaw(t, srv.Addr) // never read from
+	s := srv.next(t)
+	payload := make([]byte, 64<<10)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var err error
+	for err == nil {
+		err = s.Send(ctx, frame.Frame{Fin: true, Opcode: frame.OpBinary, Payload: payload})
+	}
+	waitDone(t, s)
+	return s, err
+}
