@@ -1,7 +1,6 @@
 package rawws
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
@@ -259,31 +258,17 @@ func (s *Session) writeInPieces(c poller.Conn, iov [][]byte) (int, error) {
 }
 
 // waitDrain waits, off the loop, until the connection has written what is
-// queued, the session ended, or the peer read nothing for WriteTimeout:
-// then the session fails with ErrWriteTimeout, since a peer that never
-// reads would otherwise hold the session and its buffers forever. Only the
-// writer-role owner calls it, so the queue can only shrink meanwhile
-// (pongs aside); no shrinking in a whole WriteTimeout is a stalled peer.
+// queued or the session ended. A peer that reads nothing for WriteTimeout
+// would otherwise hold the session and its buffers forever: then the
+// session fails with ErrWriteTimeout. Only the writer-role owner calls it,
+// so nothing else fills the queue meanwhile (pongs aside).
 func (s *Session) waitDrain(c poller.Conn) error {
-	wt := s.opts.writeTimeout()
-	if wt < 0 {
-		return c.Flush(doneContext{s.Done()})
-	}
-	for last := c.Buffered(); ; {
-		ctx, cancel := context.WithTimeout(doneContext{s.Done()}, wt)
-		err := c.Flush(ctx)
-		expired := err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)
-		cancel()
-		if !expired {
-			return err
-		}
-		if n := c.Buffered(); n < last {
-			last = n
-			continue
-		}
+	err := poller.FlushStalled(doneContext{s.Done()}, c, s.opts.writeTimeout())
+	if errors.Is(err, poller.ErrStalled) {
 		s.Close(ErrWriteTimeout)
 		return ErrWriteTimeout
 	}
+	return err
 }
 
 // writeLoopAfterDrain waits until the connection has written its backlog,

@@ -184,26 +184,11 @@ func (h *hconn) flush() {
 // connection. Progress, not the whole response, is timed: a slow reader of
 // a large body is served as long as it reads.
 func (h *hconn) drain(c poller.Conn) {
-	wt := h.srv.set.WriteTimeout
-	for last := c.Buffered(); ; {
-		ctx, cancel := context.WithTimeout(context.Background(), wt)
-		err := c.Flush(ctx)
-		timedOut := err != nil && ctx.Err() != nil
-		cancel()
-		if !timedOut {
-			break
-		}
-		// While stalled nothing else is written to c, so its queue only
-		// shrinks.
-		if n := c.Buffered(); n < last {
-			last = n
-			continue
-		}
+	if err := poller.FlushStalled(context.Background(), c, h.srv.set.WriteTimeout); errors.Is(err, poller.ErrStalled) {
 		h.mu.Lock()
 		h.timedOut = true
 		h.mu.Unlock()
 		c.CloseWithError(ErrWriteTimeout)
-		break
 	}
 	h.mu.Lock()
 	h.stalled = false

@@ -37,7 +37,38 @@ var (
 	ErrOutputLimit = errors.New("poller: output queue limit exceeded")
 	// ErrUnknownBackend: New was asked for a backend nobody registered.
 	ErrUnknownBackend = errors.New("poller: unknown backend")
+	// ErrStalled: FlushStalled gave up because the output queue did not
+	// shrink for the whole stall time (the peer stopped reading). The
+	// connection is left as it is: the caller decides what to close.
+	ErrStalled = errors.New("poller: output stalled")
 )
+
+// FlushStalled is Flush that also gives up, with ErrStalled, once c's
+// output queue has not shrunk for stall: a peer that keeps reading, however
+// slowly, is waited for; one that stopped is not, so it cannot hold the
+// caller and the queue forever. Progress is timed, not the whole flush. The
+// caller must be c's only writer meanwhile (other writes would hide a
+// stall) and must not be on c's loop, since Flush blocks. stall <= 0 is
+// plain Flush.
+func FlushStalled(ctx context.Context, c Conn, stall time.Duration) error {
+	if stall <= 0 {
+		return c.Flush(ctx)
+	}
+	for last := c.Buffered(); ; {
+		sctx, cancel := context.WithTimeout(ctx, stall)
+		err := c.Flush(sctx)
+		expired := err != nil && sctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if !expired {
+			return err
+		}
+		n := c.Buffered()
+		if n >= last {
+			return fmt.Errorf("%w: %d bytes unwritten for %v", ErrStalled, n, stall)
+		}
+		last = n
+	}
+}
 
 // Handler receives a connection's events. A backend never calls one
 // connection's methods concurrently with each other, and never from more

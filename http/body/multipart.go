@@ -907,15 +907,8 @@ func (b *partBody) Read(p []byte) (int, error) {
 			}
 			b.begun = true
 			if bytes.HasPrefix(data, m.dashBoundary) {
-				ok, err := m.atDelimiter(0, len(m.dashBoundary))
-				if err != nil {
-					m.err = err
-					b.finish(err)
+				if ended, err := b.endsAt(len(m.dashBoundary)); ended {
 					return 0, err
-				}
-				if ok {
-					b.finish(io.EOF)
-					return 0, io.EOF
 				}
 			}
 			continue
@@ -927,15 +920,8 @@ func (b *partBody) Read(p []byte) (int, error) {
 		case i < 0:
 			b.safe = len(data) - partialSuffix(data, delim)
 		default:
-			ok, err := m.atDelimiter(0, len(delim))
-			if err != nil {
-				m.err = err
-				b.finish(err)
+			if ended, err := b.endsAt(len(delim)); ended {
 				return 0, err
-			}
-			if ok {
-				b.finish(io.EOF)
-				return 0, io.EOF
 			}
 			// Not a delimiter after all ("--boundaryX"): its CR is content.
 			b.safe = 1
@@ -973,6 +959,23 @@ func (b *partBody) Read(p []byte) (int, error) {
 	b.safe -= n
 	b.n += int64(n)
 	return n, nil
+}
+
+// endsAt reports whether the part ends at a delimiter candidate of length
+// n at the front of the buffer, and with which error (io.EOF when it
+// simply ended); an error also fails the reader.
+func (b *partBody) endsAt(n int) (bool, error) {
+	ok, err := b.m.atDelimiter(0, n)
+	if err != nil {
+		b.m.err = err
+		b.finish(err)
+		return true, err
+	}
+	if ok {
+		b.finish(io.EOF)
+		return true, io.EOF
+	}
+	return false, nil
 }
 
 // partialSuffix returns the length of the longest suffix of data that is a proper prefix

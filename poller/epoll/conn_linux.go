@@ -300,7 +300,9 @@ func (c *conn) uncorkLocked(f uint32) (_ uint32, failed bool) {
 		x.appendBufs([][]byte{b}, 0)
 		return f, false
 	}
-	n, err := rawWrite(int(c.fd), b)
+	iov := unix.Iovec{Base: unsafe.SliceData(b)}
+	iov.SetLen(len(b))
+	n, err := rawWritev(int(c.fd), &iov, 1)
 	if err != nil && err != unix.EAGAIN {
 		failed = c.setReasonLocked(fmt.Errorf("epoll: write: %w", err), true)
 		return c.flags.Load(), failed
@@ -314,20 +316,6 @@ func (c *conn) uncorkLocked(f uint32) (_ uint32, failed bool) {
 		}
 	}
 	return f, false
-}
-
-// rawWrite is one write(2) of b, retried on EINTR (see rawWritev).
-func rawWrite(fd int, b []byte) (int, error) {
-	for {
-		r, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
-		if errno == unix.EINTR {
-			continue
-		}
-		if errno != 0 {
-			return 0, errno
-		}
-		return int(r), nil
-	}
 }
 
 // Write writes b to the socket or, for what the kernel does not take at

@@ -75,6 +75,7 @@ func Run(t *testing.T, newEngine NewEngine, opts Options) {
 		{"ReadSplits", s.testReadSplits},
 		{"WriteOrdering", s.testWriteOrdering},
 		{"Flush", s.testFlush},
+		{"FlushStalled", s.testFlushStalled},
 		{"OutputLimit", s.testOutputLimit},
 		{"OversizedWriteIntoEmptyQueue", s.testOversizedWrite},
 		{"CloseDuringWrite", s.testCloseDuringWrite},
@@ -868,6 +869,75 @@ func (s *suite) testBackpressure(t *testing.T) {
 	if mismatch.Load() {
 		t.Fatal("bytes arrived out of order or corrupted")
 	}
+}
+
+// testFlushStalled: FlushStalled gives up with ErrStalled on a peer that
+// reads nothing, and waits for one that reads slowly however long it takes.
+func (s *suite) testFlushStalled(t *testing.T) {
+	const stall = 500 * time.Millisecond
+	// fill writes until the kernel's buffers and the output queue are full:
+	// the queue refuses writes five times in a row, 20 ms apart.
+	fill := func(t *testing.T, c poller.Conn) {
+		piece := make([]byte, 64<<10)
+		refused := 0
+		for i := 0; i < 4096 && refused < 5; i++ {
+			_, err := c.Write(piece)
+			switch {
+			case err == nil:
+				refused = 0
+			case errors.Is(err, poller.ErrOutputLimit):
+				refused++
+				time.Sleep(20 * time.Millisecond)
+			default:
+				t.Fatal(err)
+			}
+		}
+		if refused < 5 {
+			t.Fatal("256 MiB written to a peer that reads nothing without filling the output queue")
+		}
+	}
+	addr, conns, _ := s.serverConn(t, poller.Config{MaxOutput: 8 << 20}, &H{})
+	t.Run("stopped", func(t *testing.T) {
+		dial(t, addr) // never read from
+		c := wait(t, conns, 5*time.Second, "OnOpen")
+		fill(t, c)
+		start := time.Now()
+		err := poller.FlushStalled(context.Background(), c, stall)
+		if !errors.Is(err, poller.ErrStalled) {
+			t.Fatalf("FlushStalled = %v after %v, want ErrStalled", err, time.Since(start))
+		}
+	})
+	t.Run("slow", func(t *testing.T) {
+		pc := dial(t, addr)
+		c := wait(t, conns, 5*time.Second, "OnOpen")
+		fill(t, c)
+		go func() {
+			// 64 KiB every 10 ms: about 3 MiB per stall, more than the
+			// kernel's buffers hold back before they let the queue move,
+			// far less than loopback could carry; the 8 MiB queue takes
+			// about three stall times to drain.
+			buf := make([]byte, 64<<10)
+			for {
+				pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.ReadFull(pc, buf); err != nil {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := poller.FlushStalled(ctx, c, stall); err != nil {
+			t.Fatalf("FlushStalled with a reading peer: %v after %v", err, time.Since(start))
+		}
+		if n := c.Buffered(); n != 0 {
+			t.Fatalf("%d bytes still queued after FlushStalled returned nil", n)
+		}
+		if d := time.Since(start); d < 2*stall {
+			t.Fatalf("drained in %v, under two stall times: the test did not wait through stalls", d)
+		}
+	})
 }
 
 // testStalledHandler: a handler that is running (not paused) but slow to

@@ -70,6 +70,7 @@ type conn struct {
 
 	// Writer goroutine only.
 	batch, iov [][]byte
+	step       net.Buffers // the part of iov one write takes (writeLoop)
 }
 
 func newConn(e *engine, nc net.Conn, h poller.Handler, buffered []byte) *conn {
@@ -486,6 +487,27 @@ func (c *conn) startWriterLocked() {
 
 // writeLoop writes the queue with one vectored write per batch and exits
 // once it is empty, so an idle connection has no writer goroutine.
+// writeStep bounds one write of the writer goroutine (see writeLoop).
+const writeStep = 128 << 10
+
+// nextStep moves up to max bytes from the front of *rest into step (its
+// storage reused) and returns it.
+func nextStep(step net.Buffers, rest *net.Buffers, max int) net.Buffers {
+	step = step[:0]
+	for len(*rest) > 0 && max > 0 {
+		b := (*rest)[0]
+		if len(b) > max {
+			step = append(step, b[:max])
+			(*rest)[0] = b[max:]
+			return step
+		}
+		step = append(step, b)
+		max -= len(b)
+		*rest = (*rest)[1:]
+	}
+	return step
+}
+
 func (c *conn) writeLoop() {
 	c.mu.Lock()
 	for !c.closed && len(c.queue) > 0 {
@@ -497,18 +519,32 @@ func (c *conn) writeLoop() {
 		c.mu.Unlock()
 
 		// WriteTo consumes the slice it is given, so hand it a copy and
-		// keep batch for recycling the chunks.
+		// keep batch for recycling the chunks. The batch goes out in steps
+		// of at most writeStep bytes, each counted as written when it is:
+		// Buffered and Flush then see a slow reader's progress (what
+		// poller.FlushStalled times) instead of one blocking write that
+		// moves nothing until the whole batch is in the kernel.
 		c.iov = append(c.iov[:0], c.batch...)
-		iov := net.Buffers(c.iov)
-		n, err := iov.WriteTo(c.nc)
+		rest := net.Buffers(c.iov)
+		var err error
+		for len(rest) > 0 && err == nil {
+			c.step = nextStep(c.step, &rest, writeStep)
+			var n int64
+			n, err = c.step.WriteTo(c.nc)
+			c.mu.Lock()
+			c.written += uint64(n)
+			c.inflight -= int(n)
+			c.notifyLocked()
+			c.mu.Unlock()
+		}
 		for i, b := range c.batch {
 			putChunk(b)
 			c.batch[i] = nil
 		}
 		clear(c.iov)
+		clear(c.step[:cap(c.step)])
 
 		c.mu.Lock()
-		c.written += uint64(n)
 		c.inflight = 0
 		if err != nil {
 			if !c.closed {
