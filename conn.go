@@ -78,6 +78,7 @@ func (s *Session) onOpen(c poller.Conn) {
 func (s *Session) onData(c poller.Conn, b []byte) int {
 	if f := s.flags.Load(); f&(flagReadDead|flagPending) != 0 {
 		if f&flagPending != 0 {
+			s.holdPending(c)
 			return 0 // not attached yet: complete has them offered again
 		}
 		return len(b)
@@ -86,6 +87,19 @@ func (s *Session) onData(c poller.Conn, b []byte) int {
 		return 0
 	}
 	return s.read(b)
+}
+
+// holdPending stops reading c while the session is pending: the user's
+// OnOpen may take its time on the handler's goroutine, and what the peer
+// sends meanwhile belongs in the socket (TCP pushes back), not piled up in
+// the engine until its MaxInput closes the connection. The pause is taken
+// under mu so that it comes before complete's resume, never after it.
+func (s *Session) holdPending(c poller.Conn) {
+	s.mu.Lock()
+	if s.flags.Load()&flagPending != 0 {
+		c.PauseRead()
+	}
+	s.mu.Unlock()
 }
 
 // onClose: the connection is gone. It wakes every

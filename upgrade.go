@@ -184,6 +184,9 @@ func (s *Session) complete(c poller.Conn) {
 		return
 	}
 	c.SetHandler(s.pollHandler())
+	// Undo holdPending's pause, if one came; nothing else pauses a
+	// pending session.
+	c.ResumeRead()
 }
 
 // canAdopt reports whether eng can take nc over. Only the goroutine

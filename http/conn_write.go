@@ -209,6 +209,14 @@ func (h *hconn) closeAfterWrite() {
 // handoff gives the connection to the hijacker once its response is
 // written: from now on its bytes go to the new handler.
 func (h *hconn) handoff(ex *exchange) {
+	// From hijacked on, OnData leaves the bytes for the new handler; until
+	// SetHandler installs it they must stay in the socket, not pile up in
+	// the engine toward MaxInput (a client may send megabytes as soon as
+	// it reads the 101). The pause comes before hijacked is set, so an
+	// OnData that pauses for its own reasons does so first, under mu, and
+	// the ResumeRead below ends both. Inside OnData (an inline handler)
+	// pause and resume cancel out.
+	h.c.PauseRead()
 	h.mu.Lock()
 	h.hijacked = true
 	h.handTo = ex.hijack
