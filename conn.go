@@ -86,6 +86,9 @@ func (s *Session) onData(c poller.Conn, b []byte) int {
 	if ch := s.chans(); ch != nil && ch.stalled.Load() {
 		return 0
 	}
+	if st := s.stream(); st != nil && st.held() {
+		return 0
+	}
 	return s.read(b)
 }
 

@@ -48,6 +48,9 @@ func (s *Session) msgBegin(r *readState) bool {
 		m.inMsg, m.op, m.size = true, h.Opcode, 0
 		m.compressed = h.Rsv&0x40 != 0
 		m.utf8.Reset()
+		if st := s.stream(); st != nil {
+			st.begin(h.Opcode)
+		}
 	}
 	// The parser gave frames deflate's headroom (frameLimit); a plain one
 	// gets none.
@@ -56,8 +59,9 @@ func (s *Session) msgBegin(r *readState) bool {
 		return false
 	}
 	// A compressed message is capped on its inflated size (and its
-	// compressed bytes by the decompressor), not here.
-	if max := s.opts.maxMessageSize(); max > 0 && !m.compressed && m.size+h.Length > max {
+	// compressed bytes by the decompressor), not here; a streamed one by
+	// its reader (Read), as only the reader knows whether it is whole.
+	if max := s.opts.maxMessageSize(); max > 0 && !m.compressed && m.size+h.Length > max && s.stream() == nil {
 		s.fail(frame.CloseTooBig, "message too big", ErrMessageTooBig)
 		return false
 	}
@@ -91,6 +95,17 @@ func (s *Session) msgData(r *readState, chunk []byte, last bool) {
 	}
 	m.size += int64(len(chunk))
 	end := last && r.hdr.Fin
+	if st := s.stream(); st != nil {
+		if end {
+			m.inMsg = false
+			if m.op == frame.OpText && !m.utf8.Complete() {
+				s.fail(frame.CloseInvalidPayload, errBadUTF8.Reason, errBadUTF8)
+				return
+			}
+		}
+		st.push(chunk, end)
+		return
+	}
 	if end && len(m.buf) == 0 && m.size == int64(len(chunk)) {
 		s.msgDone(m, chunk)
 		return
@@ -151,6 +166,7 @@ func (s *Session) msgControl(r *readState, p []byte) {
 			s.setErr(&CloseError{Code: r.Code, Reason: r.Text})
 		}
 		s.flags.Or(flagReadDead)
+		s.streamAbort()
 		var echo []byte
 		if r.Code != frame.CloseNoStatus {
 			echo = p[:2]

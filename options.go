@@ -83,6 +83,16 @@ type Options struct {
 	// NewSession). Setting both Handler and MessageHandler is an error
 	// (ErrInvalidArgument) wherever the options are given.
 	MessageHandler MessageHandler
+	// Blocking, when set, runs the session in blocking mode, for
+	// goroutine-style code: message mode's rules (reassembly, UTF-8
+	// checks, pings answered, the close handshake completed, protocol
+	// errors closed with their codes) with the messages read by Read,
+	// Reader or NetConn on the caller's goroutine instead of handed to a
+	// handler, and Send blocking while the queue is full. MaxFrameSize
+	// defaults to no cap, since a streamed frame is never buffered whole;
+	// MaxMessageSize caps what Read assembles. Handler and MessageHandler
+	// must be nil (ErrInvalidArgument).
+	Blocking bool
 	// Compression, when set, negotiates permessage-deflate (RFC 7692) in
 	// UpgradeHTTP, App endpoints and Dial; see Compression. nil: the
 	// extension is neither offered nor accepted.
@@ -99,6 +109,9 @@ type Options struct {
 func (o *Options) check() error {
 	if o.Handler != nil && o.MessageHandler != nil {
 		return fmt.Errorf("rawws: options: %w: both Handler and MessageHandler set (one mode per session)", ErrInvalidArgument)
+	}
+	if o.Blocking && (o.Handler != nil || o.MessageHandler != nil) {
+		return fmt.Errorf("rawws: options: %w: Blocking with a Handler or MessageHandler (one mode per session)", ErrInvalidArgument)
 	}
 	return nil
 }

@@ -182,7 +182,7 @@ func (s *Session) SendPrepared(ctx context.Context, pf *PreparedFrame) error {
 		return ErrPreparedReleased
 	}
 	policy := slowFromSession
-	if s.mode == modeChannel {
+	if s.blocks() {
 		policy = slowWait
 	}
 	claimed, st := s.queuePrepared(ctx, pf, policy, nil)

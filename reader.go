@@ -151,6 +151,9 @@ func (s *Session) readFrames(r *readState, b []byte) (n, frames int) {
 			if s.mode != modeChannel && s.backlogged() {
 				return n, frames
 			}
+			if st := s.stream(); st != nil && st.holdFrame() {
+				return n, frames
+			}
 			r.parser.MaxFrameSize = s.frameLimit()
 			k, done, err := r.parser.Parse(b[n:])
 			n += k
@@ -180,6 +183,17 @@ func (s *Session) readFrames(r *readState, b []byte) (n, frames int) {
 		chunk := b[n:]
 		if rem := r.hdr.Length - r.got; int64(len(chunk)) > rem {
 			chunk = chunk[:rem]
+		}
+		if st := s.stream(); st != nil && r.hdr.Opcode.IsData() && !r.msg.compressed {
+			// A streamed message takes only what its reader has room for;
+			// the rest stays in the engine, paused, until it is read.
+			room := st.room()
+			if room == 0 {
+				return n, frames
+			}
+			if len(chunk) > room {
+				chunk = chunk[:room]
+			}
 		}
 		if r.hdr.Masked {
 			r.maskPos = uint8(Mask(r.hdr.Key, int(r.maskPos), chunk) & 3)

@@ -38,8 +38,12 @@ import (
 // Close frame closes the session for sending, arms Options.CloseTimeout
 // and shuts the write side once the Close is written.
 func (s *Session) Send(ctx context.Context, f frame.Frame) error {
-	return s.send(ctx, f, s.mode == modeChannel, false)
+	return s.send(ctx, f, s.blocks(), false)
 }
+
+// blocks reports whether the session's Send waits for room (channel and
+// blocking modes) rather than applying QueueFull.
+func (s *Session) blocks() bool { return s.mode == modeChannel || s.opts.Blocking }
 
 // SendCopy is Send for callers that cannot give the payload up, such as a
 // payload handed to an event callback (a view into the loop's buffer):
@@ -48,7 +52,7 @@ func (s *Session) Send(ctx context.Context, f frame.Frame) error {
 // copied into a pooled buffer; when it can, nothing is copied. Blocking,
 // refusals and errors are Send's.
 func (s *Session) SendCopy(ctx context.Context, f frame.Frame) error {
-	return s.send(ctx, f, s.mode == modeChannel, true)
+	return s.send(ctx, f, s.blocks(), true)
 }
 
 // SendText sends text as one final text frame, without copying it: a
@@ -84,8 +88,23 @@ func (s *Session) fullLocked(n int) bool {
 // send queues f; block says whether to wait for room, copyPayload whether
 // the caller keeps f.Payload.
 func (s *Session) send(ctx context.Context, f frame.Frame, block, copyPayload bool) error {
+	return s.sendFrame(ctx, f, block, copyPayload, false)
+}
+
+// sendFrame is send; owner says the caller is the open message Writer,
+// whose frames do not wait for its own lock.
+func (s *Session) sendFrame(ctx context.Context, f frame.Frame, block, copyPayload, owner bool) error {
 	if err := s.checkFrame(&f); err != nil {
 		return err
+	}
+	if !owner && f.Opcode.IsData() {
+		release, err := s.waitMessage(ctx, block)
+		if err != nil {
+			return err
+		}
+		if release != nil {
+			defer release()
+		}
 	}
 	var z *pmd
 	if s.flags.Load()&flagOutFrag == 0 {
@@ -439,6 +458,7 @@ func (s *Session) Buffered() int {
 func (s *Session) fail(code frame.CloseCode, reason string, err error) {
 	s.setErr(err)
 	s.flags.Or(flagReadDead)
+	s.streamAbort()
 	var buf [frame.MaxControlPayload]byte
 	p, perr := frame.AppendCloseReason(buf[:0], frame.CloseReason{Code: code, Text: reason})
 	if perr != nil {

@@ -160,13 +160,15 @@ type sessionCold struct {
 	err    error // why the session ended (first cause wins)
 
 	pongHook atomic.Pointer[pinger]
-	drops    atomic.Uint64 // frames refused or discarded (Dropped)
-	maxFrame atomic.Int64  // SetMaxFrameSize's limit, once flagMaxFrame is set
-	hubs     hubLinks      // Hubs to leave on close (hub.go)
+	drops    atomic.Uint64           // frames refused or discarded (Dropped)
+	maxFrame atomic.Int64            // SetMaxFrameSize's limit, once flagMaxFrame is set
+	hubs     hubLinks                // Hubs to leave on close (hub.go)
+	msgw     atomic.Pointer[msgLock] // held by an open message Writer (msgwriter.go)
 
 	// Set before the session is attached, then read-only.
-	ch  *chanState // channel mode only
-	pmd *pmd       // permessage-deflate, when negotiated
+	ch  *chanState   // channel mode only
+	st  *streamState // blocking mode only
+	pmd *pmd         // permessage-deflate, when negotiated
 
 	heldErr error // the close that came while pending (flagHeldClose); guarded by Session.mu
 }
@@ -269,7 +271,19 @@ func newSession(opts Options) *Session {
 // again, so sessions can share them (defaults are applied where fields are
 // read).
 func newSessionShared(shared *Options) *Session {
+	if shared.Blocking {
+		// Blocking mode is message mode with the session's own handler,
+		// so every path of the message layer serves it unchanged. The copy
+		// of the options is the price of that; a blocking session costs a
+		// goroutine's stack anyway.
+		o := *shared
+		o.MessageHandler = streamHandler{}
+		shared = &o
+	}
 	s := &Session{opts: shared}
+	if shared.Blocking {
+		s.coldState().st = &streamState{s: s}
+	}
 	var fl uint32
 	switch {
 	case shared.MessageHandler != nil:
@@ -411,6 +425,10 @@ func (s *Session) MaxFrameSize() int64 {
 	// Most sessions never change the limit: it is derived from the shared
 	// options rather than stored per session.
 	max := s.opts.MaxFrameSize
+	if max == 0 && s.opts.Blocking {
+		// A streamed frame costs no buffer: no cap unless one is asked for.
+		return 0
+	}
 	if max == 0 && s.mode == modeMessages && s.opts.maxMessageSize() > 0 {
 		max = s.opts.maxMessageSize()
 	}
