@@ -72,23 +72,37 @@
 //	pinger / ponger         Pinger / Ponger    timers on the engine's wheel
 //	embeddedServer(...)     server.Embedded    the factory is Config.Backend
 //
-// # Three ways to receive
+// # Four ways to receive, and what each costs per idle connection
 //
 // Channel mode (no handler): raw frames on Incoming, each owning its
 // payload. Frames are raw: fragments keep Fin=false, ping, pong and close
-// are frames like the others, and nothing is answered automatically.
+// are frames like the others, and nothing is answered automatically. Idle,
+// it costs its channels and, in whoever consumes them, a goroutine parked
+// on Incoming (its stack, 8 KiB or more).
 //
 // Frame event mode (Options.Handler): the same raw frames handed to
 // Handler.OnFrame on the connection's event loop; an idle connection has no
 // goroutine. The payload is a view into the loop's buffer, valid until the
-// callback returns.
+// callback returns. Idle, it costs the Session alone (80 B).
 //
 // Message mode (NewSession, Options.MessageHandler): what most applications
 // want. Fragments are reassembled (up to Options.MaxMessageSize, default
 // 16 MiB), text is validated as UTF-8 as it arrives, pings are answered,
 // the close handshake is completed, and every protocol error is answered
 // with its RFC 6455 close code (1002, 1007, 1009) before the connection is
-// closed.
+// closed. Idle, it costs the Session alone, as frame event mode.
+//
+// Blocking mode (Options.Blocking): message mode's rules for
+// goroutine-style code, as gorilla's ReadMessage and NextReader users
+// write it: Read returns the next whole message, Reader an io.Reader of
+// the next one that yields it as its frames arrive (a message of any size
+// streams through at most 64 KiB of session memory, with the connection
+// paused while the reader does not keep up, so TCP pushes back on the
+// peer), Writer an io.WriteCloser sending one message in fragments, and
+// NetConn a net.Conn view. Send blocks while the queue is full. Idle, it
+// costs about 500 B of session state plus the goroutine parked in Read
+// (its stack, 8 KiB or more): more than ten times the event modes, which
+// is why they remain the engine's way to hold very many connections.
 //
 // # Sending: one ownership rule per method
 //

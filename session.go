@@ -24,7 +24,7 @@ const (
 // parses frames and hands them over, and writes go through one bounded
 // outgoing queue.
 //
-// A session runs in one of three modes, fixed when it is created:
+// A session runs in one of four modes, fixed when it is created:
 //
 //   - channel mode (no handler in Options): raw frames on Incoming, the
 //     seed's API. Goroutines exist only for this session and only while
@@ -35,6 +35,9 @@ const (
 //     handed to MessageHandler.OnMessage on the loop; pings answered, the
 //     close handshake completed, protocol errors answered with their close
 //     codes.
+//   - blocking mode (Options.Blocking): message mode's rules with the
+//     messages read on the caller's goroutine: Read, Reader (streamed),
+//     Writer, NetConn (stream.go, msgwriter.go, netconn.go).
 //
 // Raw means raw in the first two modes: fragments keep Fin=false, ping, pong
 // and close are delivered as frames and nothing is answered automatically

@@ -370,7 +370,9 @@ func (r *msgReader) Read(p []byte) (int, error) { return r.st.read(r.ctx, r.seq,
 //
 // Memory stays bounded whatever the message's size: the session holds at
 // most 64 KiB of it that the reader has not taken, and pauses reading the
-// connection meanwhile, so the peer's sends wait in TCP. A streamed
+// connection meanwhile, so the peer's sends wait in TCP (on netpoll, which
+// cannot stop the kernel reading, a peer that outruns the reader by more
+// than the engine's MaxInput is cut instead: poller.ErrInputLimit). A streamed
 // message has no size limit (MaxMessageSize is Read's); a reader that
 // wants one counts what it reads and closes the session (CloseWith, code
 // 1009) past it. A compressed message is inflated whole before its reader

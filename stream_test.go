@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/rawws/rawws/frame"
 	"github.com/rawws/rawws/poller"
@@ -373,5 +374,79 @@ func TestBlockingOptionsCheck(t *testing.T) {
 	s := newSession(Options{MessageHandler: MessageFuncs{}})
 	if _, _, err := s.Read(context.Background()); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("Read outside blocking mode: %v", err)
+	}
+}
+
+// TestStreamDialCompressed: two blocking sessions, a Dial client and a
+// server, with permessage-deflate: a compressed message reaches the
+// reader inflated (whole), a fragmented one from a Writer uncompressed,
+// and Read on the client sees the server's echoes.
+func TestStreamDialCompressed(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		opts := Options{Blocking: true, Compression: &Compression{}}
+		srv := startServer(t, eng, UpgradeOptions{Options: opts})
+		ctx := ctx5(t)
+		cl, _, err := Dial(ctx, srv.URL, DialOptions{Options: opts, Engine: eng})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := srv.next(t)
+		if cl.Extensions() == "" {
+			t.Fatal("permessage-deflate not negotiated")
+		}
+		small := bytes.Repeat([]byte("compress me "), 1000)
+		big := bytes.Repeat([]byte("fragmented "), 20000)
+		go func() {
+			cl.SendBinary(ctx, small)
+			w, err := cl.Writer(ctx, frame.OpText)
+			if err == nil {
+				w.Write(big)
+				w.Close()
+			}
+		}()
+		for _, want := range [][]byte{small, big} {
+			op, p, err := s.Read(ctx)
+			if err != nil || !bytes.Equal(p, want) {
+				t.Fatalf("server Read: %v %d bytes %v", op, len(p), err)
+			}
+			if err := s.SendBinary(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, want := range [][]byte{small, big} {
+			_, p, err := cl.Read(ctx)
+			if err != nil || !bytes.Equal(p, want) {
+				t.Fatalf("client Read: %d bytes %v", len(p), err)
+			}
+		}
+		if err := cl.CloseWith(ctx, frame.CloseReason{Code: frame.CloseNormal}); err != nil {
+			t.Fatal(err)
+		}
+		var ce *CloseError
+		if _, _, err := s.Read(ctx); !errors.As(err, &ce) || ce.Code != frame.CloseNormal {
+			t.Fatalf("server Read after the client's Close: %v", err)
+		}
+	})
+}
+
+// TestBlockingIdleFootprint: what an idle blocking-mode session costs
+// beside the goroutine parked in Read (its stack, 8 KiB or more): the
+// session, its cold state, the stream state and its copy of the options,
+// and no buffer until a message arrives.
+func TestBlockingIdleFootprint(t *testing.T) {
+	shared := Options{Blocking: true}
+	var s *Session
+	got := testing.AllocsPerRun(100, func() { s = newSessionShared(&shared) })
+	if got != 4 {
+		t.Errorf("newSessionShared: %v allocations, want 4", got)
+	}
+	if st := s.stream(); st == nil || st.bp != nil {
+		t.Fatal("no stream state, or a buffer held before any message")
+	}
+	size := unsafe.Sizeof(Session{}) + unsafe.Sizeof(sessionCold{}) + unsafe.Sizeof(streamState{}) + unsafe.Sizeof(Options{})
+	t.Logf("idle blocking session: %d B of state (Session %d, cold %d, stream %d, options %d)", size,
+		unsafe.Sizeof(Session{}), unsafe.Sizeof(sessionCold{}), unsafe.Sizeof(streamState{}), unsafe.Sizeof(Options{}))
+	if size > 1024 {
+		t.Errorf("idle blocking session state is %d B", size)
 	}
 }
