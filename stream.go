@@ -382,7 +382,8 @@ func (r *msgReader) Read(p []byte) (int, error) { return r.st.read(r.ctx, r.seq,
 // read: while no goroutine reads, nothing after the unread message is
 // (a peer's ping included). Calling Reader again, or Read, skips the rest
 // of the previous message; its reader then fails. One goroutine reads at
-// a time.
+// a time, and never an event callback (a handler of package http run on
+// the loop included): the loop would wait for itself.
 //
 // Once the session stops reading, Reader fails with an error matching
 // ErrClosed and, when the peer closed, a *CloseError with the peer's code

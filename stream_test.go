@@ -450,3 +450,25 @@ func TestBlockingIdleFootprint(t *testing.T) {
 		t.Errorf("idle blocking session state is %d B", size)
 	}
 }
+
+// TestStreamNetConnWriteDeadline: a Write that waits for a peer that reads
+// nothing fails at its deadline with os.ErrDeadlineExceeded, and the
+// session goes on.
+func TestStreamNetConnWriteDeadline(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		s, _ := blockingPair(t, eng, Options{OutgoingBytes: 64 << 10, OutgoingFrames: 2})
+		nc := s.NetConn(frame.OpBinary)
+		nc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		p := make([]byte, 1<<20)
+		var err error
+		for i := 0; i < 500 && err == nil; i++ {
+			_, err = nc.Write(p)
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write to a peer that reads nothing: %v", err)
+		}
+		if s.Err() != nil {
+			t.Fatalf("the session ended: %v", s.Err())
+		}
+	})
+}
