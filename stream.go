@@ -61,7 +61,9 @@ type streamState struct {
 
 // stream is the blocking mode's state, nil in the other modes.
 func (s *Session) stream() *streamState {
-	if s.mode != modeMessages {
+	// On the loop's per-frame path: the shared options say it without
+	// touching the cold state.
+	if !s.opts.Blocking {
 		return nil
 	}
 	if c := s.cold.Load(); c != nil {
