@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	rhttp "github.com/rawws/rawws/http"
 	"github.com/rawws/rawws/internal/deflate"
@@ -76,7 +77,20 @@ type DialOptions struct {
 	Header nethttp.Header
 	// Protocols are the subprotocols offered, in order of preference.
 	Protocols []string
+	// NetDialContext, when set, opens the TCP connection instead of the
+	// engine (LocalAddr is then the dialer's business). A connection
+	// without a socket descriptor (a wrapper, an in-memory pipe) is served
+	// on the std backend, the only one that can read through it.
+	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// HandshakeTimeout bounds the dial and the opening handshake together;
+	// 0 means DefaultHandshakeTimeout, so a server that never answers
+	// cannot hold Dial forever when ctx has no deadline.
+	HandshakeTimeout time.Duration
 }
+
+// DefaultHandshakeTimeout is the HandshakeTimeout Dial uses when none is
+// set.
+const DefaultHandshakeTimeout = 30 * time.Second
 
 // DialResponse is the server's answer to the handshake.
 type DialResponse struct {
@@ -97,7 +111,8 @@ const maxResponseHead = 16 << 10
 // RFC 7692 §5), and a subprotocol only among those
 // offered, and returns the session (masking on) with the server's answer.
 // The session's mode follows opts.Options as for NewRawSession. Dial blocks
-// until the handshake ends or ctx does; handshake failures wrap
+// until the handshake ends, ctx does or HandshakeTimeout passes (an
+// error wrapping ErrHandshake and context.DeadlineExceeded); handshake failures wrap
 // ErrHandshake (the DialResponse is returned when the server answered), a
 // URL it cannot use wraps ErrBadURL ("wss" is not supported yet).
 func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Session, *DialResponse, error) {
@@ -119,6 +134,12 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Session, *Dial
 	if err != nil {
 		return nil, nil, err
 	}
+	timeout := opts.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var raw [16]byte
 	rand.Read(raw[:])
 	key := base64.StdEncoding.EncodeToString(raw[:])
@@ -152,7 +173,7 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Session, *Dial
 		sess:   newSession(so),
 		result: make(chan error, 1),
 	}
-	c, err := dialConn(ctx, eng, addr, opts.LocalAddr, hs)
+	c, err := dialConn(ctx, eng, addr, opts.LocalAddr, opts.NetDialContext, hs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rawws: dial %s: %w", addr, err)
 	}
@@ -160,7 +181,7 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Session, *Dial
 	case err = <-hs.result:
 	case <-ctx.Done():
 		c.CloseWithError(ctx.Err())
-		return nil, nil, ctx.Err()
+		return nil, nil, fmt.Errorf("%w: %w", ErrHandshake, ctx.Err())
 	}
 	if err != nil {
 		return nil, hs.resp, err
@@ -287,14 +308,23 @@ func hasToken(v, token string) bool {
 
 // dialConn connects to addr on eng, from local when it is set (dialled by
 // net.Dialer, then adopted: the poller interface has no local address).
-func dialConn(ctx context.Context, eng poller.Engine, addr string, local net.Addr, h poller.Handler) (poller.Conn, error) {
-	if local == nil {
+func dialConn(ctx context.Context, eng poller.Engine, addr string, local net.Addr, dial func(context.Context, string, string) (net.Conn, error), h poller.Handler) (poller.Conn, error) {
+	if local == nil && dial == nil {
 		return eng.Dial(ctx, "tcp", addr, h)
 	}
-	d := net.Dialer{LocalAddr: local}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	if dial == nil {
+		d := net.Dialer{LocalAddr: local}
+		dial = d.DialContext
+	}
+	nc, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if !canAdopt(eng, nc) {
+		if eng, err = EngineFor(goroutineBackend); err != nil {
+			nc.Close()
+			return nil, err
+		}
 	}
 	c, err := eng.Adopt(nc, nil, h)
 	if err != nil {
