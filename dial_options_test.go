@@ -1,9 +1,15 @@
 package rawws
 
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
+	"io"
 	"net"
+	nethttp "net/http"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,6 +80,86 @@ func TestDialHandshakeTimeout(t *testing.T) {
 		}
 		if d := time.Since(start); d > 10*time.Second {
 			t.Fatalf("Dial took %v with a 200ms handshake timeout", d)
+		}
+	})
+}
+
+// connectProxy is a CONNECT proxy on 127.0.0.1 that wants auth ("" for
+// none); it reports each Proxy-Authorization it saw.
+func connectProxy(t *testing.T, auth string) (string, chan string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	seen := make(chan string, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				req, err := nethttp.ReadRequest(bufio.NewReader(c))
+				if err != nil || req.Method != "CONNECT" {
+					return
+				}
+				got := req.Header.Get("Proxy-Authorization")
+				seen <- got
+				if auth != "" && got != auth {
+					c.Write([]byte("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"))
+					return
+				}
+				up, err := net.Dial("tcp", req.Host)
+				if err != nil {
+					c.Write([]byte("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"))
+					return
+				}
+				defer up.Close()
+				c.SetDeadline(time.Time{})
+				c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	return ln.Addr().String(), seen
+}
+
+func TestDialThroughProxy(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		srv := startServer(t, eng, UpgradeOptions{Options: Options{MessageHandler: echoMessages}})
+		want := "Basic " + base64.StdEncoding.EncodeToString([]byte("u:p w"))
+		paddr, seen := connectProxy(t, want)
+		ctx := ctx5(t)
+		via := func(u string) func(*nethttp.Request) (*url.URL, error) {
+			return func(*nethttp.Request) (*url.URL, error) { return url.Parse(u) }
+		}
+		s, _, err := Dial(ctx, srv.URL, DialOptions{Engine: eng, Proxy: via("http://u:p%20w@" + paddr)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-seen:
+			if got != want {
+				t.Fatalf("proxy saw %q", got)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Dial did not go through the proxy")
+		}
+		if err := s.SendText(ctx, "tunnelled"); err != nil {
+			t.Fatal(err)
+		}
+		if f := recvFrame(t, s); string(f.Payload) != "tunnelled" {
+			t.Fatalf("echo %q", f.Payload)
+		}
+		s.Close(errors.New("test over"))
+		// Wrong credentials: the proxy's 407 is the error.
+		_, _, err = Dial(ctx, srv.URL, DialOptions{Engine: eng, Proxy: via("http://u:bad@" + paddr)})
+		if !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "407") {
+			t.Fatalf("refused proxy: %v", err)
 		}
 	})
 }
