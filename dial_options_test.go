@@ -163,3 +163,26 @@ func TestDialThroughProxy(t *testing.T) {
 		}
 	})
 }
+
+// DialOptions.Header reaches the server (Origin, through CheckOrigin).
+func TestDialHeaderSeenByServer(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, eng poller.Engine) {
+		origins := make(chan string, 1)
+		srv := startServer(t, eng, UpgradeOptions{CheckOrigin: func(o string) bool { origins <- o; return true }})
+		h := nethttp.Header{}
+		h.Set("Origin", "http://client.example")
+		s, _, err := Dial(ctx5(t), srv.URL, DialOptions{Engine: eng, Header: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(errors.New("test over"))
+		select {
+		case o := <-origins:
+			if o != "http://client.example" {
+				t.Fatalf("server saw Origin %q", o)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("CheckOrigin not called: the header did not arrive")
+		}
+	})
+}
