@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	rhttp "github.com/rawws/rawws/http"
 	"github.com/rawws/rawws/internal/deflate"
@@ -76,7 +77,26 @@ type DialOptions struct {
 	Header nethttp.Header
 	// Protocols are the subprotocols offered, in order of preference.
 	Protocols []string
+	// NetDialContext, when set, opens the TCP connection instead of the
+	// engine (LocalAddr is then the dialer's business). A connection
+	// without a socket descriptor (a wrapper, an in-memory pipe) is served
+	// on the std backend, the only one that can read through it.
+	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// HandshakeTimeout bounds the dial and the opening handshake together;
+	// 0 means DefaultHandshakeTimeout, so a server that never answers
+	// cannot hold Dial forever when ctx has no deadline.
+	HandshakeTimeout time.Duration
+	// Proxy returns the HTTP proxy to tunnel through with CONNECT for a
+	// request (its URL's scheme is http), or nil for none; nil Proxy means
+	// net/http's ProxyFromEnvironment (HTTP_PROXY, NO_PROXY; loopback is
+	// never proxied). The proxy URL's user info is sent as Basic
+	// Proxy-Authorization; an answer other than 200 fails Dial.
+	Proxy func(*nethttp.Request) (*url.URL, error)
 }
+
+// DefaultHandshakeTimeout is the HandshakeTimeout Dial uses when none is
+// set.
+const DefaultHandshakeTimeout = 30 * time.Second
 
 // DialResponse is the server's answer to the handshake.
 type DialResponse struct {
@@ -97,7 +117,8 @@ const maxResponseHead = 16 << 10
 // RFC 7692 §5), and a subprotocol only among those
 // offered, and returns the session (masking on) with the server's answer.
 // The session's mode follows opts.Options as for NewRawSession. Dial blocks
-// until the handshake ends or ctx does; handshake failures wrap
+// until the handshake ends, ctx does or HandshakeTimeout passes (an
+// error wrapping ErrHandshake and context.DeadlineExceeded); handshake failures wrap
 // ErrHandshake (the DialResponse is returned when the server answered), a
 // URL it cannot use wraps ErrBadURL ("wss" is not supported yet).
 func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Session, *DialResponse, error) {
@@ -119,6 +140,12 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Session, *Dial
 	if err != nil {
 		return nil, nil, err
 	}
+	timeout := opts.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var raw [16]byte
 	rand.Read(raw[:])
 	key := base64.StdEncoding.EncodeToString(raw[:])
@@ -152,7 +179,19 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Session, *Dial
 		sess:   newSession(so),
 		result: make(chan error, 1),
 	}
-	c, err := dialConn(ctx, eng, addr, opts.LocalAddr, hs)
+	dial := opts.NetDialContext
+	proxy := opts.Proxy
+	if proxy == nil {
+		proxy = nethttp.ProxyFromEnvironment
+	}
+	pu, err := proxy(&nethttp.Request{URL: &url.URL{Scheme: "http", Host: addr}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("rawws: proxy: %w", err)
+	}
+	if pu != nil {
+		dial = connectVia(pu, opts.LocalAddr, dial)
+	}
+	c, err := dialConn(ctx, eng, addr, opts.LocalAddr, dial, hs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rawws: dial %s: %w", addr, err)
 	}
@@ -160,7 +199,7 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Session, *Dial
 	case err = <-hs.result:
 	case <-ctx.Done():
 		c.CloseWithError(ctx.Err())
-		return nil, nil, ctx.Err()
+		return nil, nil, fmt.Errorf("%w: %w", ErrHandshake, ctx.Err())
 	}
 	if err != nil {
 		return nil, hs.resp, err
@@ -287,14 +326,23 @@ func hasToken(v, token string) bool {
 
 // dialConn connects to addr on eng, from local when it is set (dialled by
 // net.Dialer, then adopted: the poller interface has no local address).
-func dialConn(ctx context.Context, eng poller.Engine, addr string, local net.Addr, h poller.Handler) (poller.Conn, error) {
-	if local == nil {
+func dialConn(ctx context.Context, eng poller.Engine, addr string, local net.Addr, dial func(context.Context, string, string) (net.Conn, error), h poller.Handler) (poller.Conn, error) {
+	if local == nil && dial == nil {
 		return eng.Dial(ctx, "tcp", addr, h)
 	}
-	d := net.Dialer{LocalAddr: local}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	if dial == nil {
+		d := net.Dialer{LocalAddr: local}
+		dial = d.DialContext
+	}
+	nc, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if !canAdopt(eng, nc) {
+		if eng, err = EngineFor(goroutineBackend); err != nil {
+			nc.Close()
+			return nil, err
+		}
 	}
 	c, err := eng.Adopt(nc, nil, h)
 	if err != nil {
@@ -302,4 +350,67 @@ func dialConn(ctx context.Context, eng poller.Engine, addr string, local net.Add
 		return nil, err
 	}
 	return c, nil
+}
+
+// maxProxyHead bounds a proxy's answer to CONNECT.
+const maxProxyHead = 16 << 10
+
+// connectVia returns a dialer that opens a tunnel to its address through
+// the HTTP proxy pu (RFC 9110 §9.3.6).
+func connectVia(pu *url.URL, local net.Addr, next func(context.Context, string, string) (net.Conn, error)) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if pu.Scheme != "http" && pu.Scheme != "" {
+			return nil, fmt.Errorf("%w: proxy scheme %q (only http is supported)", ErrBadURL, pu.Scheme)
+		}
+		paddr := pu.Host
+		if pu.Port() == "" {
+			paddr += ":80"
+		}
+		if next == nil {
+			d := net.Dialer{LocalAddr: local}
+			next = d.DialContext
+		}
+		nc, err := next(ctx, network, paddr)
+		if err != nil {
+			return nil, fmt.Errorf("proxy %s: %w", paddr, err)
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			nc.SetDeadline(dl)
+		}
+		req := "CONNECT " + addr + " HTTP/1.1\r\nHost: " + addr + "\r\n"
+		if pu.User != nil {
+			pw, _ := pu.User.Password()
+			req += "Proxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(pu.User.Username()+":"+pw)) + "\r\n"
+		}
+		if _, err := nc.Write([]byte(req + "\r\n")); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("proxy %s: %w", paddr, err)
+		}
+		// One byte at a time: nothing past the proxy's head may be read
+		// here, it belongs to the WebSocket handshake.
+		var head []byte
+		one := make([]byte, 1)
+		for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+			if len(head) > maxProxyHead {
+				nc.Close()
+				return nil, fmt.Errorf("%w: proxy answer head over %d bytes", ErrHandshake, maxProxyHead)
+			}
+			if _, err := nc.Read(one); err != nil {
+				nc.Close()
+				return nil, fmt.Errorf("%w: reading proxy answer: %v", ErrHandshake, err)
+			}
+			head = append(head, one[0])
+		}
+		resp, err := nethttp.ReadResponse(bufio.NewReader(bytes.NewReader(head)), &nethttp.Request{Method: "CONNECT"})
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("%w: proxy answer: %v", ErrHandshake, err)
+		}
+		if resp.StatusCode != nethttp.StatusOK {
+			nc.Close()
+			return nil, fmt.Errorf("%w: proxy %s refused CONNECT: %s", ErrHandshake, paddr, resp.Status)
+		}
+		nc.SetDeadline(time.Time{})
+		return nc, nil
+	}
 }
